@@ -1,0 +1,87 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/fleetgov/fleetgov/internal/store"
+)
+
+const auditCols = `partition_name, seq, recorded_at, actor, action, object, outcome, trace_id,
+	detail, prev_hash, hash`
+
+func scanAudit(sc scanner) (store.AuditRecord, error) {
+	var r store.AuditRecord
+	err := sc.Scan(&r.Partition, &r.Seq, timeCol{&r.Time}, &r.Actor, &r.Action, &r.Object, &r.Outcome,
+		&r.TraceID, bytesCol{&r.Detail}, bytesCol{&r.PrevHash}, bytesCol{&r.Hash})
+	return r, err
+}
+
+// AppendAudit locks the partition (a no-op where write transactions are
+// exclusive), reads its last record and inserts the next one. Called on the
+// Store it runs in its own transaction; inside Atomic, in fn's.
+//
+// The lock and the read must stay separate statements: at READ COMMITTED
+// each statement takes a new snapshot, so the read, started after the lock
+// is granted, sees the record committed by the previous holder.
+func (x *tx) AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error) {
+	if q, args := x.d.AuditLock(r.Partition); q != "" {
+		if _, err := x.q.ExecContext(ctx, q, args...); err != nil {
+			return store.AuditRecord{}, x.errorf("append audit %s: lock: %w", r.Partition, err)
+		}
+	}
+	var last int64
+	var prev []byte
+	err := x.queryRow(ctx, `SELECT seq, hash FROM audit_records WHERE partition_name = $1
+		ORDER BY seq DESC LIMIT 1`, r.Partition).Scan(&last, bytesCol{&prev})
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.AuditRecord{}, x.errorf("append audit %s: read head: %w", r.Partition, err)
+	}
+	r.Seq = last + 1
+	r.Time = normTime(r.Time)
+	r.Detail = normBytes(r.Detail)
+	r.PrevHash = prev
+	r.Hash = r.Seal(prev)
+	if _, err := x.exec(ctx, `INSERT INTO audit_records (`+auditCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		r.Partition, r.Seq, x.time(r.Time), r.Actor, r.Action, r.Object, r.Outcome, r.TraceID,
+		bytesArg(r.Detail), bytesArg(r.PrevHash), r.Hash); err != nil {
+		if x.d.IsUniqueViolation(err) {
+			err = store.ErrConflict
+		}
+		return store.AuditRecord{}, x.errorf("append audit %s seq %d: %w", r.Partition, r.Seq, err)
+	}
+	return r, nil
+}
+
+func (x *tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
+	var w where
+	w.add("partition_name = " + w.arg(f.Partition))
+	w.add("seq > " + w.arg(f.AfterSeq))
+	rows, err := x.query(ctx, `SELECT `+auditCols+` FROM audit_records`+w.String()+` ORDER BY seq`+
+		w.limit(f.Limit), w.args...)
+	if err != nil {
+		return nil, x.errorf("list audit %s: %w", f.Partition, err)
+	}
+	rs, err := collect(rows, scanAudit)
+	if err != nil {
+		return nil, x.errorf("list audit %s: %w", f.Partition, err)
+	}
+	return rs, nil
+}
+
+func (x *tx) AuditPartitions(ctx context.Context) ([]string, error) {
+	rows, err := x.query(ctx, `SELECT DISTINCT partition_name FROM audit_records ORDER BY partition_name`)
+	if err != nil {
+		return nil, x.errorf("audit partitions: %w", err)
+	}
+	ps, err := collect(rows, func(sc scanner) (string, error) {
+		var p string
+		return p, sc.Scan(&p)
+	})
+	if err != nil {
+		return nil, x.errorf("audit partitions: %w", err)
+	}
+	return ps, nil
+}

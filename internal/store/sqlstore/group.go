@@ -1,0 +1,175 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/fleetgov/fleetgov/internal/store"
+)
+
+// maxGroup bounds how many Atomic calls one group commit joins.
+const maxGroup = 128
+
+// committer joins concurrent Atomic calls into one transaction with one
+// commit, as databases group their log flushes: with a single writer
+// connection and a synchronous commit (SQLite's synchronous=FULL syncs the
+// log on every commit), the commit's sync is the cost of a write, and a
+// group pays it once. Each call runs inside its own savepoint, so that one
+// that fails or panics is rolled back alone and returns its own error or
+// panic, as in a transaction of its own; the others commit. None returns
+// before the commit that makes its writes durable, and if that commit fails
+// every call of the group returns the failure.
+//
+// There is no waiting for company: a call that finds no group in progress
+// starts one at once, and calls that arrive meanwhile form the next group.
+type committer struct {
+	s *Store
+
+	mu      sync.Mutex
+	queue   []*pendingTx
+	running bool
+}
+
+// pendingTx is one Atomic call waiting for its group.
+type pendingTx struct {
+	ctx  context.Context
+	fn   func(store.Tx) error
+	err  error
+	pan  any // the value fn panicked with
+	done chan struct{}
+}
+
+// atomic runs fn in the next group and returns its outcome.
+func (c *committer) atomic(ctx context.Context, fn func(store.Tx) error) error {
+	p := &pendingTx{ctx: ctx, fn: fn, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	lead := !c.running
+	c.running = true
+	c.mu.Unlock()
+	if lead {
+		c.lead()
+	}
+	<-p.done
+	if p.pan != nil {
+		panic(p.pan)
+	}
+	return p.err
+}
+
+// lead runs groups until the queue is empty.
+func (c *committer) lead() {
+	for {
+		c.mu.Lock()
+		n := min(len(c.queue), maxGroup)
+		if n == 0 {
+			c.running = false
+			c.mu.Unlock()
+			return
+		}
+		group := c.queue[:n:n]
+		c.queue = append([]*pendingTx(nil), c.queue[n:]...)
+		c.mu.Unlock()
+		c.run(group)
+		for _, p := range group {
+			close(p.done)
+		}
+	}
+}
+
+// run runs one group in one transaction.
+func (c *committer) run(group []*pendingTx) {
+	s := c.s
+	fail := func(err error) {
+		for _, p := range group {
+			if p.err == nil && p.pan == nil {
+				p.err = err
+			}
+		}
+	}
+	// The transaction outlives any one caller's context; each call's
+	// statements run under its own.
+	t, err := s.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		fail(fmt.Errorf("%s: begin: %w", s.d.Name(), err))
+		return
+	}
+	var misses []string
+	defer func() { s.wstmts.warm(misses) }()
+	x := &tx{d: s.d, q: t, stmts: s.wstmts, t: t, misses: &misses}
+	single := len(group) == 1
+	ok := 0
+	for _, p := range group {
+		if err := p.ctx.Err(); err != nil {
+			p.err = err
+			continue
+		}
+		if single {
+			// Alone, the call needs no savepoint: the transaction is its own.
+			p.pan, p.err = call(p, x)
+		} else {
+			p.pan, p.err = c.inSavepoint(p, x)
+		}
+		if p.err == nil && p.pan == nil {
+			ok++
+		} else if p.err != nil && isBroken(p.err) {
+			// The transaction itself failed (not the call): nothing of the
+			// group can commit.
+			_ = t.Rollback()
+			fail(p.err)
+			return
+		}
+	}
+	if ok == 0 {
+		_ = t.Rollback()
+		return
+	}
+	if err := t.Commit(); err != nil {
+		fail(fmt.Errorf("%s: commit: %w", s.d.Name(), err))
+	}
+}
+
+// call runs p's function, catching a panic.
+func call(p *pendingTx, x *tx) (pan any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			pan, err = v, nil
+		}
+	}()
+	return nil, p.fn(x)
+}
+
+// brokenError marks a failure of the transaction rather than of a call.
+type brokenError struct{ err error }
+
+func (e *brokenError) Error() string { return e.err.Error() }
+func (e *brokenError) Unwrap() error { return e.err }
+
+func isBroken(err error) bool {
+	_, ok := err.(*brokenError)
+	return ok
+}
+
+// inSavepoint runs p's function inside a savepoint, rolled back to if the
+// function fails or panics.
+func (c *committer) inSavepoint(p *pendingTx, x *tx) (any, error) {
+	name, ctx := c.s.d.Name(), context.Background()
+	if _, err := x.exec(ctx, "SAVEPOINT fg_call"); err != nil {
+		return nil, &brokenError{fmt.Errorf("%s: savepoint: %w", name, err)}
+	}
+	pan, err := call(p, x)
+	if err == nil && pan == nil {
+		if _, rerr := x.exec(ctx, "RELEASE SAVEPOINT fg_call"); rerr != nil {
+			return nil, &brokenError{fmt.Errorf("%s: release savepoint: %w", name, rerr)}
+		}
+		return nil, nil
+	}
+	if _, rerr := x.exec(ctx, "ROLLBACK TO SAVEPOINT fg_call"); rerr != nil {
+		return nil, &brokenError{fmt.Errorf("%s: rollback to savepoint: %w", name, rerr)}
+	}
+	if _, rerr := x.exec(ctx, "RELEASE SAVEPOINT fg_call"); rerr != nil {
+		return nil, &brokenError{fmt.Errorf("%s: release savepoint: %w", name, rerr)}
+	}
+	return pan, err
+}

@@ -1,0 +1,177 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleetgov/fleetgov/internal/store"
+)
+
+// Reopen checks that what a store holds survives closing and opening it
+// again. open must open the same database on every call; Reopen closes the
+// first store itself, and open arranges for the second to be closed.
+func Reopen(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := t.Context()
+	s := open(t)
+	if err := s.SyncTenants(ctx, []store.Tenant{tenant("acme", "Acme")}, base); err != nil {
+		t.Fatalf("SyncTenants = %v", err)
+	}
+	a := agent("acme", "bot")
+	putAgent(t, s, a, revision(a, a.SpecVersion, "# bot", base))
+	first := appendAudit(t, s, record("acme", "x", 1))
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+
+	s = open(t)
+	got, err := s.GetTenant(ctx, "acme")
+	if err != nil {
+		t.Fatalf("GetTenant(%q) after reopening = %v", "acme", err)
+	}
+	check(t, "GetTenant after reopening", got, stored(tenant("acme", "Acme"), base, base, time.Time{}))
+	gotAgent, err := s.GetAgent(ctx, a.ID)
+	if err != nil {
+		t.Fatalf("GetAgent(%q) after reopening = %v", a.ID, err)
+	}
+	check(t, "GetAgent after reopening", gotAgent, normAgent(a))
+	r := record("acme", "x", 2)
+	check(t, "AppendAudit after reopening", appendAudit(t, s, r), sealed(r, 2, first.Hash))
+	checkChain(t, "acme", listAudit(t, s, "acme"))
+}
+
+// Upgrade checks that migrating a database to the current schema keeps what
+// it holds. old is a store on a database at an older schema, the one of
+// 0002_fleet_load_versions: Upgrade writes through it only what that schema
+// holds (tenants, agents, fleet loads, exceptions, audit records) and closes
+// it. open must open the same database, migrating it; Upgrade then checks
+// the data and that the state of governance agents can be written beside it.
+func Upgrade(t *testing.T, old store.Store, open func(t *testing.T) store.Store) {
+	ctx := t.Context()
+	if err := old.SyncTenants(ctx, []store.Tenant{tenant("acme", "Acme")}, base); err != nil {
+		t.Fatalf("SyncTenants = %v", err)
+	}
+	a := agent("acme", "bot")
+	rev := revision(a, a.SpecVersion, "# bot", base)
+	putAgent(t, old, a, rev)
+	load, err := old.RecordFleetLoad(ctx, store.FleetLoad{Digest: "sha256:1", LoadedAt: base,
+		LibraryVersions: map[string]string{"1.0.0": "sha256:aa"}})
+	if err != nil {
+		t.Fatalf("RecordFleetLoad = %v", err)
+	}
+	e := exception("e1", "acme", "", "budget.daily", base)
+	createException(t, old, e)
+	first := appendAudit(t, old, record("acme", "x", 1))
+	if err := old.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+
+	s := open(t)
+	got, err := s.GetTenant(ctx, "acme")
+	wantErr(t, "GetTenant after upgrading", err, nil)
+	check(t, "GetTenant after upgrading", got, stored(tenant("acme", "Acme"), base, base, time.Time{}))
+	gotAgent, err := s.GetAgent(ctx, a.ID)
+	wantErr(t, "GetAgent after upgrading", err, nil)
+	check(t, "GetAgent after upgrading", gotAgent, normAgent(a))
+	revs, err := s.ListSpecRevisions(ctx, a.ID)
+	wantErr(t, "ListSpecRevisions after upgrading", err, nil)
+	check(t, "ListSpecRevisions after upgrading", revs, []store.SpecRevision{normRevision(rev)})
+	loads, err := s.ListFleetLoads(ctx, 0)
+	wantErr(t, "ListFleetLoads after upgrading", err, nil)
+	check(t, "ListFleetLoads after upgrading", loads, []store.FleetLoad{load})
+	gotException, err := s.GetException(ctx, "e1")
+	wantErr(t, "GetException after upgrading", err, nil)
+	check(t, "GetException after upgrading", gotException, normException(e))
+
+	// The new schema works beside the old data: a governance check and its
+	// audit record in one transaction continue the chain.
+	err = s.Atomic(ctx, func(tx store.Tx) error {
+		writeGovernance(t, tx, "acme")
+		appendAudit(t, tx, record("acme", "governance.check", 2))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Atomic after upgrading = %v", err)
+	}
+	check(t, "governance state after upgrading", countGovernance(t, s, "acme"),
+		counts(oneGovernance, map[string]int{"audit records": 1}))
+	rs := listAudit(t, s, "acme")
+	check(t, "first audit record after upgrading", rs[0], first)
+	checkChain(t, "acme", rs)
+	c := credential("adcp", store.KindADCPPrincipal, "acme", "", base)
+	c.AgentURL = "https://buyer.example.com"
+	if err := s.CreateCredential(ctx, c); err != nil {
+		t.Fatalf("CreateCredential after upgrading = %v", err)
+	}
+	gotCred, err := s.CredentialByHash(ctx, c.Hash)
+	wantErr(t, "CredentialByHash after upgrading", err, nil)
+	check(t, "CredentialByHash after upgrading", gotCred, normCredential(c))
+}
+
+// Replicas opens n stores on one database at once, as replicas starting
+// together do, and appends to one audit partition and syncs one governance
+// plan through all of them concurrently: every open, append and sync
+// succeeds, the partition is one contiguous, valid chain and the plan's
+// versions run from 1 without a gap or a repeat. open must open the same
+// database on every call; Replicas closes the stores.
+func Replicas(t *testing.T, n int, open func(ctx context.Context) (store.Store, error)) {
+	const appends = 10
+	ctx := t.Context()
+	stores := make([]store.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = open(ctx) })
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if errs[i] == nil {
+			t.Cleanup(func() { s.Close() })
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("open = %v", err)
+	}
+	for i, s := range stores {
+		wg.Go(func() {
+			for j := range appends {
+				r := record("acme", "x", j)
+				r.Actor = fmt.Sprintf("replica-%d", i)
+				if _, err := s.AppendAudit(ctx, r); err != nil {
+					errs[i] = fmt.Errorf("replica %d: append %d: %w", i, j, err)
+					return
+				}
+				if _, err := s.PutPlan(ctx, plan("acme", "shared", i*appends+j)); err != nil {
+					errs[i] = fmt.Errorf("replica %d: put plan %d: %w", i, j, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("AppendAudit = %v", err)
+	}
+	for i, s := range stores {
+		rs := listAudit(t, s, "acme")
+		if len(rs) != n*appends {
+			t.Fatalf("replica %d: ListAudit has %d records, want %d", i, len(rs), n*appends)
+		}
+		checkChain(t, "acme", rs)
+		revs, err := s.ListPlanRevisions(ctx, "acme", "shared")
+		if err != nil {
+			t.Fatalf("replica %d: ListPlanRevisions = %v", i, err)
+		}
+		if len(revs) != n*appends {
+			t.Fatalf("replica %d: ListPlanRevisions has %d revisions, want %d", i, len(revs), n*appends)
+		}
+		for v, r := range revs {
+			if r.Version != v+1 {
+				t.Fatalf("replica %d: revision %d has Version %d", i, v, r.Version)
+			}
+		}
+	}
+}
