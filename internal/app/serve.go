@@ -130,13 +130,12 @@ func serve(ctx context.Context, e env, c serveConfig) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	baseURL := "http://" + ln.Addr().String()
+	demoPath := ""
 	if c.demo {
-		path, err := seedDemo(ctx, plane, c.fleetDir, c.dataDir, baseURL)
-		if err != nil {
+		if demoPath, err = seedDemo(ctx, plane, c.fleetDir, c.dataDir, baseURL); err != nil {
 			ln.Close()
 			return fmt.Errorf("demo: %w", err)
 		}
-		log.Info("demo ready: credentials written", logKeyPath, path)
 	} else if path, err := ensureAdmin(ctx, st, c.dataDir); err != nil {
 		ln.Close()
 		return err
@@ -156,6 +155,7 @@ func serve(ctx context.Context, e env, c serveConfig) error {
 			ln.Close()
 			return fmt.Errorf("demo: %w", err)
 		}
+		log.Info("demo ready: credentials written", logKeyPath, demoPath)
 	}
 	srv := api.New(plane, api.Options{Logger: log, Governance: gov, Ready: func(ctx context.Context) error { return st.Ping(ctx) }})
 	root := http.NewServeMux()

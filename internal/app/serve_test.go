@@ -50,7 +50,12 @@ func demoServer(t *testing.T) (DemoCredentials, string) {
 		if err == nil && json.Unmarshal(b, &c) == nil && c.API != "" {
 			if resp, err := http.Get(c.API + "/readyz"); err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
+				// The file is complete once the server answers: read it again.
+				if b, err := os.ReadFile(path); resp.StatusCode == http.StatusOK && err == nil {
+					var c DemoCredentials
+					if err := json.Unmarshal(b, &c); err != nil {
+						t.Fatalf("%s: %v", path, err)
+					}
 					return c, dir
 				}
 			}
