@@ -49,12 +49,18 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if prev, ok := c.m[query]; ok {
+	prev, ok := c.m[query]
+	if !ok {
+		c.m[query] = st
+	}
+	c.mu.Unlock()
+	if ok {
+		// Close outside the lock: closing waits for every connection the
+		// statement was prepared on, and a connection busy in a transaction
+		// may itself be waiting for lookup.
 		st.Close()
 		return prev
 	}
-	c.m[query] = st
 	return st
 }
 
