@@ -23,6 +23,7 @@ import (
 	"github.com/fleetgov/fleetgov/internal/auth"
 	"github.com/fleetgov/fleetgov/internal/constraint"
 	"github.com/fleetgov/fleetgov/internal/control"
+	"github.com/fleetgov/fleetgov/internal/gctune"
 	"github.com/fleetgov/fleetgov/internal/governance"
 	"github.com/fleetgov/fleetgov/internal/governance/mcpserver"
 	"github.com/fleetgov/fleetgov/internal/store"
@@ -97,6 +98,9 @@ func newLogger(e env, format string) *slog.Logger {
 
 func serve(ctx context.Context, e env, c serveConfig) error {
 	log := newLogger(e, c.logFormat)
+	if gc, changed := gctune.Apply(); changed {
+		log.Debug("garbage collector tuned for serving; set GOGC or GOMEMLIMIT to choose otherwise", "gogc", gc)
+	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}

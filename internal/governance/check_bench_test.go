@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fleetgov/fleetgov/internal/gctune"
 	"github.com/fleetgov/fleetgov/internal/governance/govtest"
 )
 
@@ -40,7 +42,14 @@ func benchCheck(planID string) map[string]any {
 //
 //	saturation: parallel clients, checks per second in checks/s
 //	rate=500:   an open-loop 500 checks/s, latency p50 and p99 in ms
+//
+// The garbage collector runs as fleetgov serve sets it (package gctune),
+// unless GOGC or GOMEMLIMIT is set.
 func BenchmarkIntentCheck(b *testing.B) {
+	prev := debug.SetGCPercent(-1)
+	debug.SetGCPercent(prev)
+	gctune.Apply()
+	defer debug.SetGCPercent(prev)
 	e := govtest.Start(b, govtest.Options{})
 	setup := e.Connect(b, govtest.Production, "buyer")
 	if r := setup.Call("sync_plans", map[string]any{"idempotency_key": "bench-sync-plans-0001", "plans": []any{benchPlan("bench")}}); r.IsError {
