@@ -82,7 +82,7 @@ func (a *Agent) comply(ctx context.Context, r *request) (map[string]any, error) 
 		}
 		err = a.st.Atomic(ctx, func(tx store.Tx) error {
 			stored, err := tx.PutPlan(ctx, store.GovPlan{Account: r.caller.Account, PlanID: planID, Owner: owner, Raw: raw, Hash: hash,
-				SyncedAt: r.now, SyncedBy: r.caller.CredentialID})
+				SyncedAt: r.now, SyncedBy: r.caller.CredentialID, Members: p.members()})
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package governance
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -522,16 +523,52 @@ func (a *Agent) checkDelegation(e *evaluation, r *request, p *Plan, pr *proposal
 	e.deny(CatDelegation, "", "%s neither owns the plan nor holds a delegation on it", actor)
 }
 
+// checkPortfolio holds a commitment to the cap of every portfolio that
+// binds the plan: its own, if it is a portfolio plan, and that of each
+// portfolio plan of the account that names it as a member.
 func (a *Agent) checkPortfolio(ctx context.Context, e *evaluation, r *request, p *Plan, pr *proposal) error {
-	if p.Portfolio == nil {
-		return nil
+	if p.Portfolio != nil {
+		e.category(CatPortfolio)
+		if err := a.portfolioCap(ctx, e, r, p, pr, "the portfolio cap"); err != nil {
+			return err
+		}
 	}
-	e.category(CatPortfolio)
-	if p.Portfolio.TotalBudget == nil {
+	parents, err := a.st.PortfolioParents(ctx, r.caller.Account, p.PlanID)
+	if err != nil {
+		return fmt.Errorf("governance: portfolio: %w", err)
+	}
+	for _, id := range parents {
+		sp, err := a.st.GetPlan(ctx, r.caller.Account, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("governance: portfolio %s: %w", id, err)
+		}
+		parent, err := parsePlan(sp.Raw)
+		if err != nil {
+			return fmt.Errorf("governance: stored plan %s: %w", id, err)
+		}
+		if parent.Portfolio == nil || sp.Status != store.PlanActive {
+			continue
+		}
+		e.category(CatPortfolio)
+		if err := a.portfolioCap(ctx, e, r, parent, pr, fmt.Sprintf("the cap of portfolio plan %s", id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// portfolioCap adds a condition when pr would take what the portfolio plan
+// pf and its members have committed beyond pf's total budget cap.
+func (a *Agent) portfolioCap(ctx context.Context, e *evaluation, r *request, pf *Plan, pr *proposal, what string) error {
+	budget := pf.Portfolio.TotalBudget
+	if budget == nil {
 		return nil // its shared exclusions are policies
 	}
 	spent := 0.0
-	for _, m := range append([]string{p.PlanID}, p.Portfolio.MemberPlanIDs...) {
+	for _, m := range append([]string{pf.PlanID}, pf.Portfolio.MemberPlanIDs...) {
 		sums, err := a.st.SumActions(ctx, store.ActionFilter{Account: r.caller.Account, PlanID: m, Settlement: "completed"})
 		if err != nil {
 			return fmt.Errorf("governance: portfolio: %w", err)
@@ -540,9 +577,9 @@ func (a *Agent) checkPortfolio(ctx context.Context, e *evaluation, r *request, p
 			spent += s.Committed
 		}
 	}
-	if capAmt := p.Portfolio.TotalBudget.Amount; spent+pr.amount > capAmt {
-		e.fix(CatPortfolio, "", Condition{Field: pr.amountField, RequiredValue: math.Max(0, capAmt-spent),
-			Reason: fmt.Sprintf("the portfolio cap is %s and %s is committed across its plans", money(capAmt, p.Portfolio.TotalBudget.Currency), money(spent, p.Portfolio.TotalBudget.Currency))})
+	if spent+pr.amount > budget.Amount {
+		e.fix(CatPortfolio, "", Condition{Field: pr.amountField, RequiredValue: math.Max(0, budget.Amount-spent),
+			Reason: fmt.Sprintf("%s is %s and %s is committed across its plans", what, money(budget.Amount, budget.Currency), money(spent, budget.Currency))})
 	}
 	return nil
 }

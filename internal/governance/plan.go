@@ -92,6 +92,14 @@ type PlanPortfolio struct {
 	SharedExclusions []PolicyEntry `json:"shared_exclusions"`
 }
 
+// members returns a portfolio plan's member plan IDs, none for another plan.
+func (p *Plan) members() []string {
+	if p == nil || p.Portfolio == nil {
+		return nil
+	}
+	return p.Portfolio.MemberPlanIDs
+}
+
 // parsePlan reads a plan element as supplied.
 func parsePlan(raw json.RawMessage) (*Plan, error) {
 	var p Plan

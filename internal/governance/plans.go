@@ -97,7 +97,7 @@ func (a *Agent) syncPlans(ctx context.Context, r *request) (map[string]any, erro
 					"plan_id %s is registered in this account by another agent; choose another plan_id", s.plan.PlanID)
 			}
 			stored, err := tx.PutPlan(ctx, store.GovPlan{Account: r.caller.Account, PlanID: s.plan.PlanID, Owner: owner,
-				Raw: s.raw, Hash: s.hash, SyncedAt: r.now, SyncedBy: r.caller.CredentialID})
+				Raw: s.raw, Hash: s.hash, SyncedAt: r.now, SyncedBy: r.caller.CredentialID, Members: s.plan.members()})
 			if err != nil {
 				return err
 			}

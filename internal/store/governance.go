@@ -45,6 +45,9 @@ type GovernanceTx interface {
 	GetPlanRevision(ctx context.Context, account, planID string, version int) (GovPlan, error)
 	// ListPlanRevisions returns every revision of a plan, oldest first.
 	ListPlanRevisions(ctx context.Context, account, planID string) ([]GovPlan, error)
+	// PortfolioParents returns the IDs of the account's plans whose current
+	// revision names planID among its Members, sorted.
+	PortfolioParents(ctx context.Context, account, planID string) ([]string, error)
 	// SetPlanStatus changes the current revision's status without a new
 	// revision; older revisions keep theirs. Later PutPlans keep the status
 	// unless they set one, also when they run concurrently.
@@ -161,6 +164,11 @@ type GovPlan struct {
 	Hash     string          // plan_hash of Raw
 	SyncedAt time.Time
 	SyncedBy string // credential ID
+	// Members are a portfolio plan's member plan IDs. PutPlan records them
+	// with the revision, so that PortfolioParents finds the portfolio from a
+	// member; a later revision's members replace them. The getters leave it
+	// empty: Raw holds the plan.
+	Members []string
 }
 
 // Review is the human review of a check sent to the review queue.

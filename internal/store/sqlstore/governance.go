@@ -237,7 +237,38 @@ func (x *tx) PutPlan(ctx context.Context, p store.GovPlan) (store.GovPlan, error
 		p.SyncedBy); err != nil {
 		return store.GovPlan{}, x.errorf("put plan %s/%s: add revision %d: %w", p.Account, p.PlanID, p.Version, err)
 	}
+	if _, err := x.exec(ctx, `DELETE FROM gov_portfolio_members WHERE account = $1 AND portfolio_id = $2`,
+		p.Account, p.PlanID); err != nil {
+		return store.GovPlan{}, x.errorf("put plan %s/%s: members: %w", p.Account, p.PlanID, err)
+	}
+	seen := map[string]bool{}
+	for _, m := range p.Members {
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
+		if _, err := x.exec(ctx, `INSERT INTO gov_portfolio_members (account, portfolio_id, member_id) VALUES ($1, $2, $3)`,
+			p.Account, p.PlanID, m); err != nil {
+			return store.GovPlan{}, x.errorf("put plan %s/%s: member %s: %w", p.Account, p.PlanID, m, err)
+		}
+	}
 	return p, nil
+}
+
+func (x *tx) PortfolioParents(ctx context.Context, account, planID string) ([]string, error) {
+	rows, err := x.query(ctx, `SELECT portfolio_id FROM gov_portfolio_members
+		WHERE account = $1 AND member_id = $2 ORDER BY portfolio_id`, account, planID)
+	if err != nil {
+		return nil, x.errorf("portfolio parents of %s/%s: %w", account, planID, err)
+	}
+	ids, err := collect(rows, func(r scanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	})
+	if err != nil {
+		return nil, x.errorf("portfolio parents of %s/%s: %w", account, planID, err)
+	}
+	return ids, nil
 }
 
 func (x *tx) GetPlan(ctx context.Context, account, planID string) (store.GovPlan, error) {

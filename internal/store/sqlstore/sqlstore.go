@@ -267,6 +267,11 @@ func (s *Store) GetPlanRevision(ctx context.Context, account, planID string, ver
 	return s.reader().GetPlanRevision(ctx, account, planID, version)
 }
 
+// PortfolioParents implements store.Tx.
+func (s *Store) PortfolioParents(ctx context.Context, account, planID string) ([]string, error) {
+	return s.reader().PortfolioParents(ctx, account, planID)
+}
+
 // ListPlanRevisions implements store.Tx.
 func (s *Store) ListPlanRevisions(ctx context.Context, account, planID string) ([]store.GovPlan, error) {
 	return s.reader().ListPlanRevisions(ctx, account, planID)

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AtomicSentinelErrors", testAtomicSentinelErrors},
 		{"GovernanceBinding", testGovernanceBinding},
 		{"PutPlanVersions", testPutPlanVersions},
+		{"PortfolioParents", testPortfolioParents},
 		{"SetPlanStatus", testSetPlanStatus},
 		{"CheckRoundTrip", testCheckRoundTrip},
 		{"UpdateCheck", testUpdateCheck},

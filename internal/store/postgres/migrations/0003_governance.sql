@@ -43,6 +43,16 @@ CREATE TABLE gov_plan_revisions (
 	FOREIGN KEY (account, plan_id) REFERENCES gov_plans (account, plan_id)
 );
 
+-- The member plans each portfolio plan's current revision names, so that a
+-- check on a member finds the portfolio whose cap binds it.
+CREATE TABLE gov_portfolio_members (
+	account      TEXT NOT NULL,
+	portfolio_id TEXT NOT NULL,
+	member_id    TEXT NOT NULL,
+	PRIMARY KEY (account, portfolio_id, member_id)
+);
+CREATE INDEX gov_portfolio_members_member ON gov_portfolio_members (account, member_id);
+
 -- Check IDs are unique across accounts; every lookup also names the account.
 CREATE TABLE gov_checks (
 	id            text COLLATE "C" NOT NULL PRIMARY KEY,
