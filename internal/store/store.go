@@ -43,6 +43,7 @@ type Store interface {
 // Tx is the set of data operations, available inside and outside a transaction.
 type Tx interface {
 	GovernanceTx
+	BudgetTx
 
 	// SyncTenants makes the tenant table match tenants: inserts new ones,
 	// updates changed ones, and marks tenants that are absent as retired

@@ -396,3 +396,28 @@ func (s *Store) GetFixture(ctx context.Context, account, kind, id string) (store
 func (s *Store) ListFixtures(ctx context.Context, account, kind string) ([]store.Fixture, error) {
 	return s.reader().ListFixtures(ctx, account, kind)
 }
+
+// Reserve implements store.Tx.
+func (s *Store) Reserve(ctx context.Context, r store.Reservation) error {
+	return s.Atomic(ctx, func(tx store.Tx) error { return tx.Reserve(ctx, r) })
+}
+
+// Settle implements store.Tx.
+func (s *Store) Settle(ctx context.Context, id string, actual int64, at time.Time) error {
+	return s.Atomic(ctx, func(tx store.Tx) error { return tx.Settle(ctx, id, actual, at) })
+}
+
+// BudgetUsage implements store.Tx.
+func (s *Store) BudgetUsage(ctx context.Context, w store.BudgetWindow) (store.BudgetUsage, error) {
+	return s.reader().BudgetUsage(ctx, w)
+}
+
+// GetReservation implements store.Tx.
+func (s *Store) GetReservation(ctx context.Context, id string) (store.Reservation, error) {
+	return s.reader().GetReservation(ctx, id)
+}
+
+// ListOpenReservations implements store.Tx.
+func (s *Store) ListOpenReservations(ctx context.Context, before time.Time, limit int) ([]store.Reservation, error) {
+	return s.reader().ListOpenReservations(ctx, before, limit)
+}
