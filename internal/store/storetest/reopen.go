@@ -111,11 +111,16 @@ func Upgrade(t *testing.T, old store.Store, open func(t *testing.T) store.Store)
 	check(t, "CredentialByHash after upgrading", gotCred, normCredential(c))
 }
 
+// replicaBudget is a budget the replicas of Replicas reserve from at once;
+// it fits fewer reservations than they ask for.
+var replicaBudget = store.BudgetWindow{Scope: "tenant:acme", Period: "total", Limit: 25}
+
 // Replicas opens n stores on one database at once, as replicas starting
 // together do, and appends to one audit partition and syncs one governance
 // plan through all of them concurrently: every open, append and sync
 // succeeds, the partition is one contiguous, valid chain and the plan's
-// versions run from 1 without a gap or a repeat. open must open the same
+// versions run from 1 without a gap or a repeat; their reservations against
+// one budget fill it exactly. open must open the same
 // database on every call; Replicas closes the stores.
 func Replicas(t *testing.T, n int, open func(ctx context.Context) (store.Store, error)) {
 	const appends = 10
@@ -148,6 +153,15 @@ func Replicas(t *testing.T, n int, open func(ctx context.Context) (store.Store, 
 					errs[i] = fmt.Errorf("replica %d: put plan %d: %w", i, j, err)
 					return
 				}
+				// Each replica asks for more than its share of the budget.
+				for k := range 3 {
+					err := s.Reserve(ctx, reservation(fmt.Sprintf("r%d-%d-%d", i, j, k), 1, replicaBudget))
+					var ex *store.BudgetExceededError
+					if err != nil && !errors.As(err, &ex) {
+						errs[i] = fmt.Errorf("replica %d: reserve: %w", i, err)
+						return
+					}
+				}
 			}
 		})
 	}
@@ -156,6 +170,9 @@ func Replicas(t *testing.T, n int, open func(ctx context.Context) (store.Store, 
 		t.Fatalf("AppendAudit = %v", err)
 	}
 	for i, s := range stores {
+		if u, err := s.BudgetUsage(ctx, replicaBudget); err != nil || u.Reserved != replicaBudget.Limit {
+			t.Fatalf("replica %d: BudgetUsage = %+v, %v; want exactly the limit, %d, reserved", i, u, err, replicaBudget.Limit)
+		}
 		rs := listAudit(t, s, "acme")
 		if len(rs) != n*appends {
 			t.Fatalf("replica %d: ListAudit has %d records, want %d", i, len(rs), n*appends)
