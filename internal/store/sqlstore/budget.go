@@ -22,6 +22,14 @@ type storedWindow struct {
 	Limit  int64  `json:"limit"`
 }
 
+// byKey returns the windows sorted by key: the order every transaction
+// locks them in.
+func byKey(ws []store.BudgetWindow) []store.BudgetWindow {
+	out := slices.Clone(ws)
+	slices.SortFunc(out, func(a, b store.BudgetWindow) int { return strings.Compare(a.Key(), b.Key()) })
+	return out
+}
+
 // Reserve raises each window's reserved total with an update that holds only
 // while the window has room. The windows are updated in key order, so that
 // concurrent reservations over the same windows lock them in one order and
@@ -31,8 +39,7 @@ func (x *tx) Reserve(ctx context.Context, r store.Reservation) error {
 	if r.ID == "" || r.Amount < 0 || len(r.Windows) == 0 {
 		return x.errorf("reserve %q: a reservation needs an ID, a non-negative amount and a window", r.ID)
 	}
-	order := slices.Clone(r.Windows)
-	slices.SortFunc(order, func(a, b store.BudgetWindow) int { return strings.Compare(a.Key(), b.Key()) })
+	order := byKey(r.Windows)
 	for i := 1; i < len(order); i++ {
 		if order[i].Key() == order[i-1].Key() {
 			return x.errorf("reserve %s: window %s named twice", r.ID, order[i].Key())
@@ -111,9 +118,7 @@ func (x *tx) Settle(ctx context.Context, id string, actual int64, at time.Time) 
 	if !ok {
 		return x.errorf("settle %s: already settled: %w", id, store.ErrConflict)
 	}
-	order := slices.Clone(r.Windows)
-	slices.SortFunc(order, func(a, b store.BudgetWindow) int { return strings.Compare(a.Key(), b.Key()) })
-	for _, w := range order {
+	for _, w := range byKey(r.Windows) {
 		if _, err := x.exec(ctx, `UPDATE budget_windows SET reserved = reserved - $3, spent = spent + $4
 			WHERE scope = $1 AND period = $2`, w.Scope, w.Period, r.Amount, actual); err != nil {
 			return x.errorf("settle %s: window %s: %w", id, w.Key(), err)
