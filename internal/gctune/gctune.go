@@ -22,10 +22,15 @@ const Percent = 400
 // and whether Apply changed it.
 func Apply() (percent int, changed bool) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
-		prev := debug.SetGCPercent(-1)
-		debug.SetGCPercent(prev)
-		return prev, false
+		return Current(), false
 	}
 	debug.SetGCPercent(Percent)
 	return Percent, true
+}
+
+// Current returns the collector's target percentage in force (-1: off).
+func Current() int {
+	p := debug.SetGCPercent(-1) // the runtime has no getter
+	debug.SetGCPercent(p)
+	return p
 }

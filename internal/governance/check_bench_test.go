@@ -46,8 +46,7 @@ func benchCheck(planID string) map[string]any {
 // The garbage collector runs as fleetgov serve sets it (package gctune),
 // unless GOGC or GOMEMLIMIT is set.
 func BenchmarkIntentCheck(b *testing.B) {
-	prev := debug.SetGCPercent(-1)
-	debug.SetGCPercent(prev)
+	prev := gctune.Current()
 	gctune.Apply()
 	defer debug.SetGCPercent(prev)
 	e := govtest.Start(b, govtest.Options{})

@@ -241,14 +241,9 @@ func (x *tx) PutPlan(ctx context.Context, p store.GovPlan) (store.GovPlan, error
 		p.Account, p.PlanID); err != nil {
 		return store.GovPlan{}, x.errorf("put plan %s/%s: members: %w", p.Account, p.PlanID, err)
 	}
-	seen := map[string]bool{}
 	for _, m := range p.Members {
-		if seen[m] {
-			continue
-		}
-		seen[m] = true
-		if _, err := x.exec(ctx, `INSERT INTO gov_portfolio_members (account, portfolio_id, member_id) VALUES ($1, $2, $3)`,
-			p.Account, p.PlanID, m); err != nil {
+		if _, err := x.exec(ctx, `INSERT INTO gov_portfolio_members (account, portfolio_id, member_id) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, p.Account, p.PlanID, m); err != nil {
 			return store.GovPlan{}, x.errorf("put plan %s/%s: member %s: %w", p.Account, p.PlanID, m, err)
 		}
 	}
