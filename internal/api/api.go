@@ -42,8 +42,8 @@ type Route struct {
 	Access  Access
 	Summary string
 	// TenantScoped marks routes that read or change one tenant's objects,
-	// named in the path or the body; another tenant's credential must get the
-	// same answer as for a missing object.
+	// named in the path, the query or the body; another tenant's credential
+	// must get the same answer as for a missing object.
 	TenantScoped bool
 	h            handlerFunc
 }

@@ -168,3 +168,77 @@ func TestHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestContractEndpoint: a tenant reads the contract with its version and
+// changelog; a reload that changes a row without a new version is refused
+// with the finding; one with a new version is answered with the change and
+// tenants then read the new contract.
+func TestContractEndpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	type contract struct {
+		Version   string `json:"version"`
+		Changelog []struct {
+			Version string   `json:"version"`
+			Summary string   `json:"summary"`
+			Changed []string `json:"changed"`
+		} `json:"changelog"`
+		Resources []struct {
+			ID string `json:"id"`
+		} `json:"resources"`
+	}
+	read := func() contract {
+		t.Helper()
+		status, _, body := e.do(t, "GET", "/v1/contract", e.payments, "", "")
+		var c contract
+		if err := json.Unmarshal([]byte(body), &c); status != 200 || err != nil {
+			t.Fatalf("GET /v1/contract = %d %s (%v)", status, body, err)
+		}
+		return c
+	}
+	c := read()
+	if c.Version != "1.1.0" || len(c.Changelog) != 2 || c.Changelog[0].Version != "1.1.0" || len(c.Changelog[0].Changed) != 1 ||
+		c.Changelog[0].Changed[0] != "vector-store" || c.Changelog[0].Summary == "" || len(c.Resources) != 5 {
+		t.Fatalf("GET /v1/contract = %+v, want 1.1.0 with its changelog and 5 rows", c)
+	}
+
+	path := filepath.Join(e.fleetDir, "contract.yaml")
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const oldMech, newMech = "storage backend scopes every read and write to it.", "storage backend scopes every read, write and delete to it."
+	edited := strings.Replace(string(orig), oldMech, newMech, 1)
+	if edited == string(orig) {
+		t.Fatalf("contract.yaml lacks %q", oldMech)
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, eb, body := e.do(t, "POST", "/v1/fleet/reload", e.admin, "", "")
+	if status != 422 || eb.Code != "rejected" || len(eb.Findings) != 1 || eb.Findings[0].Code != "contract-changed-in-place" || eb.Findings[0].Resource != "vector-store" {
+		t.Fatalf("reload of a row changed in place = %d %s, want 422 with contract-changed-in-place on vector-store", status, body)
+	}
+
+	bumped := strings.NewReplacer("version: 1.1.0\nowner:", "version: 1.2.0\nowner:",
+		"changelog:\n", "changelog:\n  - version: 1.2.0\n    summary: Deletes are scoped too.\n    changed: [vector-store]\n").Replace(edited)
+	if err := os.WriteFile(path, []byte(bumped), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body = e.do(t, "POST", "/v1/fleet/reload", e.admin, "", "")
+	var res struct {
+		Contract       string `json:"contract_version"`
+		ContractChange struct {
+			From    string   `json:"from"`
+			To      string   `json:"to"`
+			Changed []string `json:"changed"`
+		} `json:"contract_change"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); status != 200 || err != nil || res.Contract != "1.2.0" ||
+		res.ContractChange.From != "1.1.0" || res.ContractChange.To != "1.2.0" || len(res.ContractChange.Changed) != 1 {
+		t.Fatalf("reload of contract 1.2.0 = %d %s, want 200 with the contract change", status, body)
+	}
+	if c := read(); c.Version != "1.2.0" || len(c.Changelog) != 3 || c.Changelog[0].Summary != "Deletes are scoped too." {
+		t.Errorf("GET /v1/contract after the reload = %+v, want 1.2.0 with 3 changelog entries", c)
+	}
+}

@@ -56,7 +56,8 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/exceptions/{id}", Access: Authenticated, TenantScoped: true, Summary: "one exception", h: s.getException},
 		{Method: "POST", Path: "/v1/exceptions/{id}/revoke", Access: Authenticated, TenantScoped: true, Summary: "revoking an exception", h: s.revokeException},
 
-		{Method: "GET", Path: "/v1/audit", Access: Authenticated, Summary: "reading the audit log", h: s.audit},
+		{Method: "GET", Path: "/v1/audit", Access: Authenticated, TenantScoped: true, Summary: "reading the audit log", h: s.audit},
+		{Method: "GET", Path: "/v1/audit/export", Access: Authenticated, TenantScoped: true, Summary: "exporting the audit log", h: s.auditExport},
 	}
 }
 
@@ -510,22 +511,5 @@ func (s *Server) revokeException(w http.ResponseWriter, r *http.Request, pr auth
 		return err
 	}
 	writeJSON(w, http.StatusOK, exceptionWire(e))
-	return nil
-}
-
-func (s *Server) audit(w http.ResponseWriter, r *http.Request, pr auth.Principal) error {
-	after, err := queryInt(r, "after", 0)
-	if err != nil {
-		return err
-	}
-	limit, err := queryInt(r, "limit", control.MaxAuditPage)
-	if err != nil {
-		return err
-	}
-	recs, err := s.plane.ListAudit(r.Context(), pr, after, int(limit))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": recs})
 	return nil
 }

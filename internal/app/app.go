@@ -46,6 +46,8 @@ func commands() []command {
 		{"spec check", "[--fleet DIR] [--format text|json|sarif] SPEC...", "check specs against the fleet's constraint library (for tenant CI)", runSpecCheck},
 		{"library diff", "[--fleet DIR] [--specs DIR | --server URL] [--format text|json] FROM TO", "show changed clauses and every spec that inherits them", runLibraryDiff},
 		{"library lint", "[--fleet DIR] [--specs DIR | --server URL] [--format text|json|sarif]", "report constraint inflation and promotion candidates", runLibraryLint},
+		{"audit verify", auditVerifyArgs, "verify the audit log's hash chains, in a store or an export: altered, removed or reordered records", runAuditVerify},
+		{"audit export", auditExportArgs, "write the audit log as JSON Lines, the format audit verify --file reads", runAuditExport},
 		{"adcp verify-token", "-jwks SRC -issuer URL -audience URL [flags] TOKEN|-", "verify a governance_context as a seller does (the AdCP seller checklist)", func(ctx context.Context, e env, args []string) int {
 			return govtoken.VerifyCommand(ctx, args, e.stdin, e.stdout, e.stderr)
 		}},

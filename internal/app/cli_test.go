@@ -354,7 +354,7 @@ func TestLibraryLint(t *testing.T) {
 	}
 	if len(warnings) != 2 ||
 		!strings.Contains(warnings[0], "constraints/1.1.0.yaml:") || !strings.Contains(warnings[0], "warning [constraint-inflation] fleet.response-language:") ||
-		!strings.Contains(warnings[1], "refund-executor.md:75: warning [promotion-candidate] payments.pii-redaction: near-identical T3 clause in 3 tenants (payments, research, support)") {
+		!strings.Contains(warnings[1], "refund-executor.md:76: warning [promotion-candidate] payments.pii-redaction: near-identical T3 clause in 3 tenants (payments, research, support)") {
 		t.Errorf("library lint warnings =\n%s\nwant constraint-inflation of fleet.response-language and the pii-redaction promotion candidate", strings.Join(warnings, "\n"))
 	}
 	if !strings.HasSuffix(stdout, "2 finding(s)\n") {

@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -164,6 +166,7 @@ func serve(ctx context.Context, e env, c serveConfig) error {
 	srv := api.New(plane, api.Options{Logger: log, Governance: gov, Ready: func(ctx context.Context) error { return st.Ping(ctx) }})
 	root := http.NewServeMux()
 	root.Handle("/adcp/", mcpserver.New(gov, plane, log).Handler())
+	mountGateway(ctx, root, plane, log)
 	root.Handle("/", srv.Handler())
 	hs := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
@@ -287,17 +290,52 @@ func newGovernance(ctx context.Context, st store.Store, plane *control.Plane, c 
 // unless a copy is already there (it may have been edited to try a reload).
 func writeDemoFleet(dataDir string) (string, error) {
 	dst := filepath.Join(dataDir, demoFleetDir)
-	if _, err := os.Stat(filepath.Join(dst, "fleet.yaml")); err == nil {
-		return dst, nil
-	}
 	sub, err := fs.Sub(examples.Fleet, "fleet")
-	if err == nil {
-		err = os.CopyFS(dst, sub)
-	}
 	if err != nil {
 		return "", fmt.Errorf("write the example fleet: %w", err)
 	}
+	embedded, err := treeDigest(sub)
+	if err != nil {
+		return "", fmt.Errorf("write the example fleet: %w", err)
+	}
+	marker := filepath.Join(dataDir, demoFleetDir+".digest")
+	if _, err := os.Stat(filepath.Join(dst, "fleet.yaml")); err == nil {
+		// Keep a demo fleet the user has edited; replace one an older
+		// fleetgov wrote and nobody touched, so that the demo keeps up.
+		was, _ := os.ReadFile(marker)
+		now, err := treeDigest(os.DirFS(dst))
+		if err != nil || string(was) != now || now == embedded {
+			return dst, nil
+		}
+		if err := os.RemoveAll(dst); err != nil {
+			return "", fmt.Errorf("replace the example fleet: %w", err)
+		}
+	}
+	if err := os.CopyFS(dst, sub); err != nil {
+		return "", fmt.Errorf("write the example fleet: %w", err)
+	}
+	if err := os.WriteFile(marker, []byte(embedded), 0o600); err != nil {
+		return "", fmt.Errorf("write the example fleet: %w", err)
+	}
 	return dst, nil
+}
+
+// treeDigest is a SHA-256 over the paths and contents of every file in fsys.
+func treeDigest(fsys fs.FS) (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", path, len(b))
+		h.Write(b)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
 }
 
 // ensureAdmin mints the platform admin token on first start and writes it to

@@ -215,6 +215,9 @@ func TestTenantPartition(t *testing.T) {
 		"POST /v1/tenants/{tenant}/adcp/tokens/{jti}/revoke": {"/v1/tenants/adsales/adcp/tokens/j1/revoke", "/v1/tenants/" + missingTenant + "/adcp/tokens/j1/revoke", nil, nil, [2]string{"adsales", missingTenant}},
 		"GET /v1/exceptions/{id}":                            {"/v1/exceptions/" + exc.ID, "/v1/exceptions/" + missingExc, nil, nil, [2]string{exc.ID, missingExc}},
 		"POST /v1/exceptions/{id}/revoke":                    {"/v1/exceptions/" + exc.ID + "/revoke", "/v1/exceptions/" + missingExc + "/revoke", nil, nil, [2]string{exc.ID, missingExc}},
+		// The audit log: a partition is named in the query.
+		"GET /v1/audit":        {"/v1/audit?partition=payments", "/v1/audit?partition=" + missingTenant, nil, nil, [2]string{"payments", missingTenant}},
+		"GET /v1/audit/export": {"/v1/audit/export?partition=payments", "/v1/audit/export?partition=" + missingTenant, nil, nil, [2]string{"payments", missingTenant}},
 	}
 	routes := api.New(nil, api.Options{}).Routes()
 	tried := 0

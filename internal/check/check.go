@@ -85,17 +85,23 @@ type Finding struct {
 	Fix string `json:"fix,omitempty"`
 	// Diff shows an inherited clause's change, "-" old and "+" new.
 	Diff string `json:"diff,omitempty"`
+	// Resource names the contract row a finding is about, if any.
+	Resource string `json:"resource,omitempty"`
 }
 
 // Result is the check of one spec.
 type Result struct {
-	File     string    `json:"file"`
-	SpecID   string    `json:"spec,omitempty"`
-	AgentID  string    `json:"agent,omitempty"`
-	Status   Status    `json:"status"`
-	Pinned   string    `json:"library_pinned,omitempty"`
-	Current  string    `json:"library_current,omitempty"`
-	Findings []Finding `json:"findings"`
+	File    string `json:"file"`
+	SpecID  string `json:"spec,omitempty"`
+	AgentID string `json:"agent,omitempty"`
+	Status  Status `json:"status"`
+	Pinned  string `json:"library_pinned,omitempty"`
+	Current string `json:"library_current,omitempty"`
+	// ContractPinned is the contract version the spec pins, if any, and
+	// ContractCurrent the version in force.
+	ContractPinned  string    `json:"contract_pinned,omitempty"`
+	ContractCurrent string    `json:"contract_current,omitempty"`
+	Findings        []Finding `json:"findings"`
 	// Changes are the inherited clauses that changed between the pinned
 	// version and the current one.
 	Changes []constraint.Change `json:"-"`
@@ -166,7 +172,8 @@ func sortFindings(f []Finding) {
 
 func checkSpec(repo *fleet.Repo, s *spec.Spec) Result {
 	r := Result{File: s.File, SpecID: s.Front.ID, AgentID: s.AgentID(), Status: Pass, Spec: s,
-		Pinned: s.Front.Library, Current: repo.Library.Current().Version, Findings: []Finding{}}
+		Pinned: s.Front.Library, Current: repo.Library.Current().Version,
+		ContractPinned: s.Front.Contract, ContractCurrent: repo.Contract.Version, Findings: []Finding{}}
 	fmLine := func(key string) int { return s.Front.Line[key] }
 
 	if _, ok := repo.Tenant(s.Front.Tenant); !ok {
@@ -205,6 +212,7 @@ func checkSpec(repo *fleet.Repo, s *spec.Spec) Result {
 				Fix:     fmt.Sprintf("use one of %s, or request an addition to the contract", strings.Join(contractIDs, ", "))})
 		}
 	}
+	contractPin(&r, &repo.Contract, s)
 	for _, u := range s.Unannotated {
 		r.add(Finding{Code: "unannotated-clause", Kind: Violation, Line: u.Line,
 			Message: fmt.Sprintf("§%d clause has no tier annotation: %q", u.Section, clip(u.Text, 80)),
@@ -437,4 +445,73 @@ func findClause(s *spec.Spec, id string) *spec.Clause {
 		}
 	}
 	return nil
+}
+
+// contractPin checks the contract version the spec pins and reports the
+// rows it declares in shared_resources that changed since: each one needs
+// an amendment (spec-amendment-required), as an inherited clause does. A
+// spec that declares rows but pins no version is taken as written against
+// the oldest version of the changelog.
+func contractPin(r *Result, c *fleet.Contract, s *spec.Spec) {
+	pin, declared := s.Front.Contract, s.Front.SharedResources
+	line := s.Front.Line["contract"]
+	switch {
+	case pin == "" && len(declared) == 0:
+		return
+	case pin == "":
+		line = s.Front.Line["shared_resources"]
+		r.add(Finding{Code: "contract-unpinned", Kind: Warning, Line: line,
+			Message: fmt.Sprintf("the spec declares shared resources but pins no contract version; it is taken as written against contract %s, the oldest", c.Baseline()),
+			Fix:     fmt.Sprintf("add contract: %s to the front matter once the spec is checked against the contract in force (GET /v1/contract)", c.Version)})
+	case constraint.CompareVersions(pin, c.Version) > 0:
+		r.add(Finding{Code: "contract-pin-ahead", Kind: BadInput, Line: line,
+			Message: fmt.Sprintf("pins contract %s, newer than %s in force", pin, c.Version),
+			Fix:     fmt.Sprintf("pin contract: %s, the version in force; the platform team publishes a contract version before specs pin it", c.Version)})
+		return
+	case !c.HasVersion(pin):
+		r.add(Finding{Code: "unknown-contract-version", Kind: BadInput, Line: line,
+			Message: fmt.Sprintf("contract version %s does not exist (have %s)", pin, strings.Join(c.VersionNames(), ", ")),
+			Fix:     fmt.Sprintf("pin contract: %s, the version in force", c.Version)})
+		return
+	case pin == c.Version:
+		return
+	}
+	from := pin
+	if from == "" {
+		from = c.Baseline()
+	}
+	changes := c.ChangesAfter(pin, declared)
+	if len(changes) == 0 {
+		if pin != "" {
+			r.add(Finding{Code: "contract-pin-behind", Kind: Note, Line: line,
+				Message: fmt.Sprintf("pins contract %s; %s is in force but changes no row this spec declares", pin, c.Version),
+				Fix:     fmt.Sprintf("bump contract: to %s when convenient", c.Version)})
+		}
+		return
+	}
+	if line == 0 {
+		line = s.Front.Line["shared_resources"]
+	}
+	for _, ch := range changes {
+		summaries := make([]string, len(ch.Entries))
+		for i, e := range ch.Entries {
+			summaries[i] = "changelog " + e.Version + ": " + strings.Join(strings.Fields(e.Summary), " ")
+		}
+		what, fix := "changed", fmt.Sprintf("re-read row %s of contract %s (GET /v1/contract), amend the spec where it relies on it, log it in §13; then set contract: %s", ch.Resource, c.Version, c.Version)
+		if ch.Removed {
+			what, fix = "was removed", fmt.Sprintf("remove %s from shared_resources and what the spec builds on it; then set contract: %s", ch.Resource, c.Version)
+		}
+		r.add(Finding{Code: "spec-amendment-required", Kind: Amendment, Line: line, Resource: ch.Resource,
+			Message: fmt.Sprintf("declared shared resource %s %s between contract %s and %s (in force); %s",
+				ch.Resource, what, pinLabel(pin, from), c.Version, strings.Join(summaries, "; ")),
+			Fix: fix})
+	}
+}
+
+// pinLabel names the version a spec is judged from in messages.
+func pinLabel(pin, from string) string {
+	if pin == "" {
+		return from + " (the oldest; no pin)"
+	}
+	return pin + " (pinned)"
 }

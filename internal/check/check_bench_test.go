@@ -195,7 +195,7 @@ func benchFleet(b *testing.B, dir string) (*fleet.Repo, []string) {
 		b.Fatal(err)
 	}
 	var contract strings.Builder
-	contract.WriteString("version: 1.0.0\nresources:\n")
+	contract.WriteString("version: 1.0.0\nchangelog:\n  - {version: 1.0.0, date: \"2026-09-01\", summary: The first contract.}\nresources:\n")
 	for _, r := range benchResourceIDs {
 		fmt.Fprintf(&contract, "  - {id: %s, guarantee: isolated, mechanism: the gateway, invariants: [fleet.c000]}\n", r)
 	}

@@ -2,6 +2,7 @@ package check
 
 import (
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -425,12 +426,14 @@ type checkCase struct {
 		Code   string `yaml:"code"`
 		Kind   Kind   `yaml:"kind"`
 		Clause string `yaml:"clause"`
-		At     string `yaml:"at"`
-		Nth    int    `yaml:"nth"`
-		Line   int    `yaml:"line"`
-		Msg    string `yaml:"msg"`
-		Fix    string `yaml:"fix"`
-		Diff   string `yaml:"diff"`
+		// Resource is the contract row the finding names, if any.
+		Resource string `yaml:"resource"`
+		At       string `yaml:"at"`
+		Nth      int    `yaml:"nth"`
+		Line     int    `yaml:"line"`
+		Msg      string `yaml:"msg"`
+		Fix      string `yaml:"fix"`
+		Diff     string `yaml:"diff"`
 	} `yaml:"findings"`
 }
 
@@ -473,7 +476,7 @@ func TestCases(t *testing.T) {
 					wantLine = lineOf(t, src, w.At, w.Nth)
 				}
 				i := slices.IndexFunc(left, func(f Finding) bool {
-					return f.Code == w.Code && f.Clause == w.Clause && f.Line == wantLine
+					return f.Code == w.Code && f.Clause == w.Clause && f.Resource == w.Resource && f.Line == wantLine
 				})
 				if i < 0 {
 					t.Errorf("no finding [%s] clause %q at line %d; got:%s", w.Code, w.Clause, wantLine, summary(res))
@@ -752,5 +755,83 @@ func TestSpecsLookup(t *testing.T) {
 		if got, ok := lookup(tc.tenant, tc.agent); got != tc.want || ok != tc.ok {
 			t.Errorf("lookup(%q, %q) = %q, %v; want %q, %v", tc.tenant, tc.agent, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestContractAmendment checks the contract pin against a copy of the
+// example fleet with a contract 1.2.0 that changes the model-provider and
+// vector-store rows: each spec amends for the rows it declares that changed
+// after its pin, and for no other.
+func TestContractAmendment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	copyDir(t, exampleFleet, dir)
+	path := filepath.Join(dir, fleet.ContractFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.NewReplacer(
+		"version: 1.1.0\nowner:", "version: 1.2.0\nowner:",
+		"changelog:\n", "changelog:\n  - version: 1.2.0\n    summary: Budgets hold across replicas.\n    changed: [model-provider, vector-store]\n",
+		"settled from real usage after.", "settled from real usage after, across replicas.",
+		"storage backend scopes every read and write to it.", "storage backend scopes every read, write and delete to it.",
+	).Replace(string(data))
+	if err := os.WriteFile(path, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := fleet.Load(dir)
+	if err != nil {
+		t.Fatalf("fleet.Load(contract 1.2.0): %v", err)
+	}
+	if r.Contract.Version != "1.2.0" || len(r.Contract.Changelog) != 3 {
+		t.Fatalf("contract = %s with %d changelog entries, want 1.2.0 with 3", r.Contract.Version, len(r.Contract.Changelog))
+	}
+	tests := []struct {
+		name       string
+		spec, pin  string
+		wantStatus Status
+		// want maps each row the spec must amend for to the changelog
+		// versions its message must quote, in order.
+		want map[string][]string
+	}{
+		{"declares both, pinned at the oldest", "research/market-synthesizer.md", "1.0.0", AmendmentRequired,
+			map[string][]string{"model-provider": {"1.2.0"}, "vector-store": {"1.2.0", "1.1.0"}}},
+		{"declares both, pinned at 1.1.0", "research/market-synthesizer.md", "1.1.0", AmendmentRequired,
+			map[string][]string{"model-provider": {"1.2.0"}, "vector-store": {"1.2.0"}}},
+		{"declares model-provider only", "payments/refund-executor.md", "1.0.0", AmendmentRequired,
+			map[string][]string{"model-provider": {"1.2.0"}}},
+		{"pinned at the version in force", "research/market-synthesizer.md", "1.2.0", Pass, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, src := readSpec(t, tc.spec)
+			src = replace(t, src, "contract: 1.1.0", "contract: "+tc.pin)
+			res := checkSource(t, r, p, src)
+			if res.Status != tc.wantStatus {
+				t.Errorf("status = %s, want %s:%s", res.Status, tc.wantStatus, summary(res))
+			}
+			got := findings(res, "spec-amendment-required")
+			if len(got) != len(tc.want) {
+				t.Fatalf("spec-amendment-required findings = %d, want %d:%s", len(got), len(tc.want), summary(res))
+			}
+			for _, f := range got {
+				versions, ok := tc.want[f.Resource]
+				if !ok {
+					t.Errorf("amendment for %q, want one for each of %v", f.Resource, slices.Sorted(maps.Keys(tc.want)))
+					continue
+				}
+				var quoted []string
+				for _, m := range regexp.MustCompile(`changelog (\d+\.\d+\.\d+):`).FindAllStringSubmatch(f.Message, -1) {
+					quoted = append(quoted, m[1])
+				}
+				if !slices.Equal(quoted, versions) || f.Line != lineOf(t, src, "contract: "+tc.pin, 1) ||
+					!strings.Contains(f.Message, "between contract "+tc.pin+" (pinned) and 1.2.0 (in force)") ||
+					!strings.HasSuffix(f.Fix, "set contract: 1.2.0") {
+					t.Errorf("amendment for %s = line %d %q (fix %q), want changelog entries %v at the pin", f.Resource, f.Line, f.Message, f.Fix, versions)
+				}
+			}
+		})
 	}
 }

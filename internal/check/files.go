@@ -11,10 +11,12 @@ import (
 
 // Report is the check of several specs.
 type Report struct {
-	Status  Status   `json:"status"`
-	Fleet   string   `json:"fleet,omitempty"`
-	Library string   `json:"library_current,omitempty"`
-	Results []Result `json:"results"`
+	Status  Status `json:"status"`
+	Fleet   string `json:"fleet,omitempty"`
+	Library string `json:"library_current,omitempty"`
+	// Contract is the isolation contract version in force.
+	Contract string   `json:"contract_current,omitempty"`
+	Results  []Result `json:"results"`
 }
 
 func (rep *Report) add(r Result) {
@@ -24,7 +26,7 @@ func (rep *Report) add(r Result) {
 
 // Files checks the spec files at paths against repo.
 func Files(repo *fleet.Repo, paths []string) Report {
-	rep := Report{Status: Pass, Fleet: repo.Config.Fleet, Library: repo.Library.Current().Version}
+	rep := Report{Status: Pass, Fleet: repo.Config.Fleet, Library: repo.Library.Current().Version, Contract: repo.Contract.Version}
 	var parsed []*spec.Spec
 	for _, p := range paths {
 		src, err := os.ReadFile(p)

@@ -44,7 +44,7 @@ func TestLintExample(t *testing.T) {
 		promo.File != refund || promo.Line != lineOf(t, refundSrc, "[payments.pii-redaction]", 1) {
 		t.Errorf("finding 1 = %+v, want promotion-candidate payments.pii-redaction at %s", promo, refund)
 	}
-	for _, s := range []string{"in 3 tenants (payments, research, support)", "market-synthesizer.md:76 (research)", "ticket-triage.md:73 (support)", "refund-executor.md:75 (payments)"} {
+	for _, s := range []string{"in 3 tenants (payments, research, support)", "market-synthesizer.md:77 (research)", "ticket-triage.md:74 (support)", "refund-executor.md:76 (payments)"} {
 		if !strings.Contains(promo.Message, s) {
 			t.Errorf("promotion message = %q, want it to contain %q", promo.Message, s)
 		}

@@ -363,6 +363,15 @@ func Env() (*cel.Env, error) {
 				cel.Overload("contains_credential_dyn", []*types.Type{types.DynType}, types.BoolType,
 					cel.UnaryBinding(containsCredential))),
 		)
+		if envErr != nil {
+			return
+		}
+		// cel-go's checker fills its symbol catalog lazily, on the first
+		// undeclared reference, and copies the field unguarded when it
+		// enters a comprehension scope: a data race between two concurrent
+		// Compile calls. One undeclared reference here fills it before the
+		// environment is shared. The issue it reports is expected.
+		_, _ = env.Compile("fleetgov_catalog_warmup")
 	})
 	return env, envErr
 }

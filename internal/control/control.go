@@ -25,6 +25,7 @@ import (
 	"github.com/fleetgov/fleetgov/internal/check"
 	"github.com/fleetgov/fleetgov/internal/constraint"
 	"github.com/fleetgov/fleetgov/internal/fleet"
+	"github.com/fleetgov/fleetgov/internal/spec"
 	"github.com/fleetgov/fleetgov/internal/store"
 )
 
@@ -133,14 +134,20 @@ type ReloadResult struct {
 	Digest         string    `json:"digest"`
 	PreviousDigest string    `json:"previous_digest,omitempty"`
 	Library        string    `json:"library_current"`
+	Contract       string    `json:"contract_version"`
 	LoadedAt       time.Time `json:"loaded_at"`
+	// ContractChange is the new contract version this reload brought in,
+	// if any; every tenant was notified of it in its audit partition.
+	ContractChange *ContractChange `json:"contract_change,omitempty"`
 	// AmendmentRequired lists registered agents whose pinned library version
-	// is behind a change to a clause they inherit.
+	// is behind a change to a clause they inherit, or whose pinned contract
+	// version is behind a change to a row they declare.
 	AmendmentRequired []string `json:"amendment_required"`
 }
 
-// Reload loads the fleet repo again. A repo that does not load, or that
-// would strand registered agents, is refused whole and the running one stays.
+// Reload loads the fleet repo again. A repo that does not load, that would
+// strand registered agents, or that changes a released library version or
+// contract row in place, is refused whole and the running one stays.
 func (p *Plane) Reload(ctx context.Context, by string) (ReloadResult, error) {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
@@ -161,15 +168,32 @@ func (p *Plane) Reload(ctx context.Context, by string) (ReloadResult, error) {
 		return ReloadResult{}, &RejectedError{Msg: "the new fleet repo would strand registered agents; the running version stays", Findings: findings}
 	}
 	prev := p.fleet.Load()
-	released, err := p.releasedVersions(ctx, prev)
+	last, err := p.lastLoad(ctx, prev)
 	if err != nil {
 		return ReloadResult{}, err
 	}
-	if findings := editedInPlace(repo, released); len(findings) > 0 {
+	if findings := editedInPlace(repo, last.LibraryVersions); len(findings) > 0 {
 		return ReloadResult{}, &RejectedError{Msg: "a released library version was edited in place; the running version stays", Findings: findings}
 	}
+	change, findings := contractChange(last, repo.Dir, &repo.Contract)
+	if len(findings) > 0 {
+		return ReloadResult{}, &RejectedError{Msg: "a contract row changed without a new contract version that records it; the running version stays", Findings: findings}
+	}
+	specs := map[string]*spec.Spec{}
+	for _, a := range agents {
+		s, err := p.specOf(ctx, a)
+		if err != nil {
+			p.log.Warn("registered spec no longer parses", logKeyAgent, a.ID, logKeyErr, err)
+			continue
+		}
+		specs[a.ID] = s
+		if change != nil && change.touches(s.Front.SharedResources) {
+			change.AmendmentRequired = append(change.AmendmentRequired, a.ID)
+		}
+	}
 	now := p.now()
-	res := ReloadResult{Digest: repo.Digest, Library: repo.Library.Current().Version, LoadedAt: now, AmendmentRequired: []string{}}
+	res := ReloadResult{Digest: repo.Digest, Library: repo.Library.Current().Version, Contract: repo.Contract.Version,
+		LoadedAt: now, ContractChange: change, AmendmentRequired: []string{}}
 	if prev != nil {
 		res.PreviousDigest = prev.repo.Digest
 	}
@@ -185,11 +209,17 @@ func (p *Plane) Reload(ctx context.Context, by string) (ReloadResult, error) {
 			}
 			if _, err := tx.RecordFleetLoad(ctx, store.FleetLoad{Digest: repo.Digest, LibraryVersion: res.Library,
 				ContractVersion: repo.Contract.Version, Source: p.fleetDir, LoadedAt: now, LoadedBy: by,
-				LibraryVersions: versionDigests(repo)}); err != nil {
+				LibraryVersions: versionDigests(repo), ContractRows: repo.Contract.RowDigests()}); err != nil {
 				return err
 			}
-			return appendAudit(ctx, tx, store.PlatformPartition, now, by, "fleet.load", repo.Config.Fleet, "ok", map[string]any{
-				"digest": repo.Digest, "previous_digest": res.PreviousDigest, "library": res.Library, "contract": repo.Contract.Version})
+			if err := appendAudit(ctx, tx, store.PlatformPartition, now, by, "fleet.load", repo.Config.Fleet, "ok", map[string]any{
+				"digest": repo.Digest, "previous_digest": res.PreviousDigest, "library": res.Library, "contract": repo.Contract.Version}); err != nil {
+				return err
+			}
+			if change != nil {
+				return notifyContractChange(ctx, tx, repo, change, agents, now, by)
+			}
+			return nil
 		})
 		if err != nil {
 			return ReloadResult{}, fmt.Errorf("control: reload: record: %w", err)
@@ -197,12 +227,12 @@ func (p *Plane) Reload(ctx context.Context, by string) (ReloadResult, error) {
 	}
 	p.fleet.Store(&fleetState{repo: repo, loadedAt: now})
 	for _, a := range agents {
-		s, err := p.specOf(ctx, a)
-		if err != nil {
-			p.log.Warn("registered spec no longer parses", logKeyAgent, a.ID, logKeyErr, err)
+		s, ok := specs[a.ID]
+		if !ok {
 			continue
 		}
-		if len(pendingChanges(repo, a.LibraryVersion, s)) > 0 {
+		if len(pendingChanges(repo, a.LibraryVersion, s)) > 0 || len(pendingContractChanges(repo, s)) > 0 ||
+			slices.Contains(res.ContractChange.amendments(), a.ID) {
 			res.AmendmentRequired = append(res.AmendmentRequired, a.ID)
 		}
 	}
@@ -219,20 +249,22 @@ func versionDigests(repo *fleet.Repo) map[string]string {
 	return m
 }
 
-// releasedVersions returns the version digests of the last load: the one in
-// force, or at startup the last one recorded.
-func (p *Plane) releasedVersions(ctx context.Context, prev *fleetState) (map[string]string, error) {
+// lastLoad returns what the last load released: the library version
+// digests, the contract version and its row digests of the repo in force,
+// or at startup of the last load recorded (none at the very first).
+func (p *Plane) lastLoad(ctx context.Context, prev *fleetState) (store.FleetLoad, error) {
 	if prev != nil {
-		return versionDigests(prev.repo), nil
+		return store.FleetLoad{Digest: prev.repo.Digest, LibraryVersions: versionDigests(prev.repo),
+			ContractVersion: prev.repo.Contract.Version, ContractRows: prev.repo.Contract.RowDigests()}, nil
 	}
 	loads, err := p.st.ListFleetLoads(ctx, 1)
 	if err != nil {
-		return nil, fmt.Errorf("control: reload: last load: %w", err)
+		return store.FleetLoad{}, fmt.Errorf("control: reload: last load: %w", err)
 	}
 	if len(loads) == 0 {
-		return nil, nil
+		return store.FleetLoad{}, nil
 	}
-	return loads[0].LibraryVersions, nil
+	return loads[0], nil
 }
 
 // editedInPlace reports library versions whose content changed since they

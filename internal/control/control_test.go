@@ -129,6 +129,7 @@ func TestRegisterRefused(t *testing.T) {
 		{"malformed annotation", tenant("payments"), strings.Replace(src, "(Fleet, T1) [fleet.models]", "(Fleet, T2) [fleet.models]", 1), nil, "bad-annotation"},
 		{"CEL does not type-check", tenant("payments"), strings.Replace(src, "action.arguments.amount > 200", "action.argumnts.amount > 200", 1), nil, "cel-type-error"},
 		{"unknown library version", tenant("payments"), strings.Replace(src, "library: 1.1.0", "library: 9.0.0", 1), nil, "unknown-library-version"},
+		{"contract pin ahead", tenant("payments"), strings.Replace(src, "contract: 1.1.0", "contract: 1.2.0", 1), nil, "contract-pin-ahead"},
 		{"another tenant's spec", tenant("support"), src, ErrForbidden, ""},
 	}
 	for _, tc := range tests {

@@ -29,10 +29,16 @@ type ConstraintsView struct {
 	SpecVersion     string `json:"spec_version"`
 	LibraryPinned   string `json:"library_pinned"`
 	LibraryEnforced string `json:"library_enforced"`
-	// AmendmentRequired is true when the pinned version is behind a change
-	// to a clause the agent inherits; Changes lists them. The clauses of the
-	// version in force are enforced meanwhile: tenants cannot opt out of a
-	// fleet-wide clause by keeping an old pin.
+	// ContractPinned is the contract version the spec pins ("" for none)
+	// and ContractEnforced the version in force.
+	ContractPinned   string `json:"contract_pinned,omitempty"`
+	ContractEnforced string `json:"contract_enforced"`
+	// AmendmentRequired is true when the pinned library version is behind a
+	// change to a clause the agent inherits, or the pinned contract version
+	// behind a change to a row it declares in shared_resources (a spec that
+	// pins none counts from the oldest version); Changes lists them. The
+	// clauses and the contract in force apply meanwhile: tenants cannot opt
+	// out of a fleet-wide clause by keeping an old pin.
 	AmendmentRequired bool                        `json:"amendment_required"`
 	Changes           []ChangeView                `json:"changes"`
 	Clauses           []ClauseView                `json:"clauses"`
@@ -53,11 +59,19 @@ type ClauseView struct {
 	Source    string `json:"source"` // "library <version>" or "spec <version>"
 }
 
-// ChangeView is an inherited clause that changed since the pinned version.
+// ChangeView is an inherited clause, or a contract row the agent declares,
+// that changed since the pinned version.
 type ChangeView struct {
-	Clause string `json:"clause"`
-	Kind   string `json:"kind"`
-	Diff   string `json:"diff"`
+	// Clause is the inherited clause, for a change of the library.
+	Clause string `json:"clause,omitempty"`
+	// Resource is the contract row, for a change of the contract.
+	Resource string `json:"resource,omitempty"`
+	Kind     string `json:"kind"` // added, removed or changed
+	Diff     string `json:"diff,omitempty"`
+	// ContractVersions are the contract versions that changed the row,
+	// newest first, and Summary their changelog summaries.
+	ContractVersions []string `json:"contract_versions,omitempty"`
+	Summary          string   `json:"summary,omitempty"`
 }
 
 // policyFor returns an agent's compiled policy, from the cache when valid.
@@ -129,6 +143,7 @@ func (p *Plane) view(a store.Agent, s *spec.Spec, eff *constraint.Effective, exc
 	repo := p.Repo()
 	cur := repo.Library.Current()
 	v := &ConstraintsView{Agent: a.ID, SpecVersion: a.SpecVersion, LibraryPinned: a.LibraryVersion, LibraryEnforced: cur.Version,
+		ContractPinned: s.Front.Contract, ContractEnforced: repo.Contract.Version,
 		Changes: []ChangeView{}, Clauses: []ClauseView{}, Limits: eff.Limits, Allows: eff.Allows, Exceptions: excs}
 	if v.Limits == nil {
 		v.Limits = []constraint.EffectiveLimit{}
@@ -146,6 +161,19 @@ func (p *Plane) view(a store.Agent, s *spec.Spec, eff *constraint.Effective, exc
 	}
 	for _, ch := range pendingChanges(repo, a.LibraryVersion, s) {
 		v.Changes = append(v.Changes, ChangeView{Clause: ch.ID, Kind: ch.Kind, Diff: ch.Unified()})
+	}
+	for _, rc := range pendingContractChanges(repo, s) {
+		cv := ChangeView{Resource: rc.Resource, Kind: "changed"}
+		if rc.Removed {
+			cv.Kind = "removed"
+		}
+		var summaries []string
+		for _, e := range rc.Entries {
+			cv.ContractVersions = append(cv.ContractVersions, e.Version)
+			summaries = append(summaries, e.Version+": "+strings.Join(strings.Fields(e.Summary), " "))
+		}
+		cv.Summary = strings.Join(summaries, "; ")
+		v.Changes = append(v.Changes, cv)
 	}
 	v.AmendmentRequired = len(v.Changes) > 0
 	return v

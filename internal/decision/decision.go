@@ -36,14 +36,17 @@ const (
 
 // Fired is a clause that fired on an action.
 type Fired struct {
-	Clause    string            `json:"clause"`
-	Tier      string            `json:"tier"`
-	Archetype string            `json:"archetype,omitempty"`
-	Section   int               `json:"section,omitempty"`
-	Text      string            `json:"text"`
-	Kind      string            `json:"kind"` // rule, limit, allow or registry
-	Effect    constraint.Effect `json:"effect"`
-	Reason    string            `json:"reason"`
+	Clause    string `json:"clause"`
+	Tier      string `json:"tier"`
+	Archetype string `json:"archetype,omitempty"`
+	Section   int    `json:"section,omitempty"`
+	Text      string `json:"text"`
+	Kind      string `json:"kind"` // rule, limit, allow or registry
+	// Measure is the limit's measure (e.g. cost.per_call_usd) when Kind is
+	// limit, the list's name when Kind is allow.
+	Measure string            `json:"measure,omitempty"`
+	Effect  constraint.Effect `json:"effect"`
+	Reason  string            `json:"reason"`
 }
 
 // Applied is an exception that let an action through a clause that would
@@ -146,10 +149,10 @@ func New(eff *constraint.Effective, agent constraint.Agent, exceptions []Excepti
 			p.rules = append(p.rules, rule{clause: c, prog: prog, exc: exc})
 		case c.Limit != nil:
 			p.limits = append(p.limits, limit{clause: c, exc: exc, prefix: c.Limit.Name + " is ",
-				suffix: ", above the ceiling " + num(c.Limit.Max), fired: fired(c, "limit", c.Limit.Effect, "")})
+				suffix: ", above the ceiling " + num(c.Limit.Max), fired: measured(fired(c, "limit", c.Limit.Effect, ""), c.Limit.Name)})
 		case c.Allow != nil:
 			p.allows = append(p.allows, allow{clause: c, exc: exc, prefix: c.Allow.Name + " ",
-				fired: fired(c, "allow", c.Allow.Effect, "")})
+				fired: measured(fired(c, "allow", c.Allow.Effect, ""), c.Allow.Name)})
 		}
 	}
 	for id := range byClause {
@@ -264,6 +267,11 @@ func (p *Policy) decideRules(in *constraint.Activation, now time.Time, d *Decisi
 func fired(c *constraint.Clause, kind string, eff constraint.Effect, reason string) Fired {
 	return Fired{Clause: c.ID, Tier: c.Tier.String(), Archetype: c.Archetype, Section: c.Section, Text: c.Text,
 		Kind: kind, Effect: eff, Reason: reason}
+}
+
+func measured(f Fired, name string) Fired {
+	f.Measure = name
+	return f
 }
 
 func (d *Decision) fire(f Fired) {

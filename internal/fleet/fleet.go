@@ -11,11 +11,13 @@ package fleet
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -54,6 +56,8 @@ type Config struct {
 		MaxDays int `yaml:"max_days" json:"max_days"`
 	} `yaml:"exceptions" json:"exceptions"`
 	Tenants []Tenant `yaml:"tenants" json:"tenants"`
+	// Gateway configures the gateway to the shared resources.
+	Gateway Gateway `yaml:"gateway" json:"gateway"`
 }
 
 // EscalationRule is the platform-tier failure-locus rule: the same Cat with
@@ -105,11 +109,33 @@ type ADCPConfig struct {
 	Agent string `yaml:"agent" json:"agent,omitempty"`
 }
 
-// Contract is contract.yaml, the cross-tenant isolation contract.
+// Contract is contract.yaml, the cross-tenant isolation contract. It is
+// versioned like the library: specs pin the version they were written
+// against (contract: in their front matter), and the changelog names the
+// rows each version changed, so that a spec that declares a changed row in
+// shared_resources is told to amend.
 type Contract struct {
-	Version   string     `yaml:"version" json:"version"`
-	Owner     string     `yaml:"owner" json:"owner,omitempty"`
-	Resources []Resource `yaml:"resources" json:"resources"`
+	Version string `yaml:"version" json:"version"`
+	Owner   string `yaml:"owner" json:"owner,omitempty"`
+	// Changelog lists every version, newest first; the newest is Version.
+	Changelog []ChangelogEntry `yaml:"changelog" json:"changelog"`
+	Resources []Resource       `yaml:"resources" json:"resources"`
+}
+
+// ChangelogEntry is one version of the contract: when, what, and which rows.
+type ChangelogEntry struct {
+	Version string `yaml:"version" json:"version"`
+	Date    string `yaml:"date" json:"date,omitempty"`
+	Summary string `yaml:"summary" json:"summary"`
+	// Changed lists the ids of the rows the version added or changed;
+	// Removed those of the rows it took out of the contract.
+	Changed []string `yaml:"changed" json:"changed,omitempty"`
+	Removed []string `yaml:"removed" json:"removed,omitempty"`
+}
+
+// Names reports whether the entry changed or removed row id.
+func (e ChangelogEntry) Names(id string) bool {
+	return slices.Contains(e.Changed, id) || slices.Contains(e.Removed, id)
 }
 
 // Resource is one row of the contract: a shared resource and what the
@@ -139,6 +165,98 @@ func (c *Contract) ResourceIDs() []string {
 		ids[i] = r.ID
 	}
 	return ids
+}
+
+// Digest identifies a row's content (every field), "sha256:<hex>".
+func (r Resource) Digest() string {
+	b, _ := json.Marshal(r) // strings and string slices always encode
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// RowDigests maps the ID of every row of the contract to its Digest.
+func (c *Contract) RowDigests() map[string]string {
+	m := make(map[string]string, len(c.Resources))
+	for _, r := range c.Resources {
+		m[r.ID] = r.Digest()
+	}
+	return m
+}
+
+// HasVersion reports whether the changelog has an entry for version v.
+func (c *Contract) HasVersion(v string) bool {
+	for _, e := range c.Changelog {
+		if e.Version == v {
+			return true
+		}
+	}
+	return false
+}
+
+// VersionNames returns the versions of the changelog, oldest first.
+func (c *Contract) VersionNames() []string {
+	out := make([]string, 0, len(c.Changelog))
+	for i := len(c.Changelog) - 1; i >= 0; i-- {
+		out = append(out, c.Changelog[i].Version)
+	}
+	return out
+}
+
+// Baseline returns the oldest version of the changelog: the version a spec
+// that pins none is taken to have been written against.
+func (c *Contract) Baseline() string {
+	if len(c.Changelog) == 0 {
+		return c.Version
+	}
+	return c.Changelog[len(c.Changelog)-1].Version
+}
+
+// EntriesAfter returns the changelog entries newer than version, newest
+// first. An empty version means the Baseline.
+func (c *Contract) EntriesAfter(version string) []ChangelogEntry {
+	if version == "" {
+		version = c.Baseline()
+	}
+	var out []ChangelogEntry
+	for _, e := range c.Changelog {
+		if constraint.ValidVersion(e.Version) && constraint.ValidVersion(version) && constraint.CompareVersions(e.Version, version) > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// RowChange is a contract row that changelog entries after some version
+// changed or removed.
+type RowChange struct {
+	Resource string `json:"resource"`
+	// Removed is true when the newest of Entries took the row out.
+	Removed bool `json:"removed,omitempty"`
+	// Entries are the entries that name the row, newest first.
+	Entries []ChangelogEntry `json:"entries"`
+}
+
+// ChangesAfter returns, for each row ID among resources (in that order),
+// the changelog entries newer than version that changed or removed it; rows
+// no such entry names are left out. An empty version means the Baseline.
+func (c *Contract) ChangesAfter(version string, resources []string) []RowChange {
+	after := c.EntriesAfter(version)
+	var out []RowChange
+	for _, id := range resources {
+		rc := RowChange{Resource: id}
+		for _, e := range after {
+			if e.Names(id) {
+				if len(rc.Entries) == 0 {
+					rc.Removed = slices.Contains(e.Removed, id)
+				}
+				rc.Entries = append(rc.Entries, e)
+			}
+		}
+		if len(rc.Entries) > 0 {
+			out = append(out, rc)
+		}
+	}
+	return out
 }
 
 // Repo is a loaded fleet repo. It is immutable.
@@ -187,6 +305,7 @@ func Load(dir string) (*Repo, error) {
 		errs = append(errs, constraint.Errors(err)...)
 	} else {
 		errs = append(errs, validateConfig(cfgFile, cfgRoot, &r.Config)...)
+		errs = append(errs, validateGateway(cfgFile, cfgRoot, &r.Config)...)
 	}
 	lib, err := constraint.LoadCatalog(filepath.Join(dir, ConstraintsDir), "")
 	if err != nil {
@@ -204,8 +323,11 @@ func Load(dir string) (*Repo, error) {
 	contractRoot, err := constraint.DecodeYAML(contractFile, contractData, &r.Contract)
 	if err != nil {
 		errs = append(errs, constraint.Errors(err)...)
-	} else if lib != nil {
-		errs = append(errs, validateContract(contractFile, contractRoot, &r.Contract, lib)...)
+	} else {
+		errs = append(errs, validateChangelog(contractFile, contractRoot, &r.Contract)...)
+		if lib != nil {
+			errs = append(errs, validateContract(contractFile, contractRoot, &r.Contract, lib)...)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -358,6 +480,69 @@ func validateContract(file string, root *yaml.Node, c *Contract, lib *constraint
 	}
 	return errs
 }
+
+// validateChangelog checks the contract's changelog: newest first, one
+// entry per version, the newest being the contract's version, and every row
+// it names either a row of the contract or a row a newer entry removed (a
+// removed row, under removed:, no longer one unless a newer entry re-adds it).
+func validateChangelog(file string, root *yaml.Node, c *Contract) constraint.ErrorList {
+	var errs constraint.ErrorList
+	bad := func(n *yaml.Node, format string, args ...any) {
+		errs = append(errs, constraint.Errorf(pos(file, n), "", format, args...))
+	}
+	if len(c.Changelog) == 0 {
+		bad(root, "contract.yaml lacks a changelog: add changelog: [{version: %s, date: YYYY-MM-DD, summary: ..., changed: [row ids]}], newest first", c.Version)
+		return errs
+	}
+	rows := map[string]bool{}
+	for _, r := range c.Resources {
+		rows[r.ID] = true
+	}
+	// removedLater and changedLater hold the rows that entries newer than
+	// the one at hand removed and changed.
+	removedLater, changedLater := map[string]bool{}, map[string]bool{}
+	for i, e := range c.Changelog {
+		n := item(root, "changelog", i)
+		switch {
+		case !constraint.ValidVersion(e.Version):
+			bad(n, "changelog entry %d: version %q is not a semantic version such as 1.0.0", i+1, e.Version)
+		case i > 0 && constraint.ValidVersion(c.Changelog[i-1].Version) && constraint.CompareVersions(c.Changelog[i-1].Version, e.Version) <= 0:
+			bad(n, "changelog entry %s follows %s: list the changelog newest first, one entry per version", e.Version, c.Changelog[i-1].Version)
+		}
+		if strings.TrimSpace(e.Summary) == "" {
+			bad(n, "changelog entry %s: say what changed in summary", e.Version)
+		}
+		if e.Date != "" && !dateRE.MatchString(e.Date) {
+			bad(n, "changelog entry %s: date %q is not a date such as 2026-10-15", e.Version, e.Date)
+		}
+		for _, id := range e.Changed {
+			switch {
+			case slices.Contains(e.Removed, id):
+				bad(n, "changelog entry %s lists %s under both changed and removed", e.Version, id)
+			case !rows[id] && !removedLater[id]:
+				bad(n, "changelog entry %s: changed row %q is not a row of the contract (have %s); list a row taken out of the contract under removed",
+					e.Version, id, strings.Join(c.ResourceIDs(), ", "))
+			}
+		}
+		for _, id := range e.Removed {
+			if rows[id] && !changedLater[id] {
+				bad(n, "changelog entry %s: removed row %s is still a row of the contract", e.Version, id)
+			}
+		}
+		for _, id := range e.Changed {
+			changedLater[id] = true
+		}
+		for _, id := range e.Removed {
+			removedLater[id] = true
+		}
+	}
+	if newest := c.Changelog[0].Version; constraint.ValidVersion(c.Version) && newest != c.Version {
+		bad(constraint.Lookup(root, "version"), "contract version %s is not the newest changelog entry (%s): add a changelog entry for %s", c.Version, newest, c.Version)
+	}
+	return errs
+}
+
+var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 func keys(m map[string]bool) func(func(string) bool) {
 	return func(yield func(string) bool) {

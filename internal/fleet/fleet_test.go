@@ -103,6 +103,9 @@ func TestLoadExample(t *testing.T) {
 	if _, ok := repo.Contract.Resource("printer"); ok {
 		t.Errorf("Contract.Resource(printer) found, want not found")
 	}
+	if c := repo.Contract; c.Version != "1.1.0" || len(c.Changelog) != 2 || !slices.Equal(c.Changelog[0].Changed, []string{"vector-store"}) || c.Baseline() != "1.0.0" {
+		t.Errorf("Contract = version %s, changelog %+v; want 1.1.0 changing vector-store since 1.0.0", c.Version, c.Changelog)
+	}
 	if !strings.HasPrefix(repo.Digest, "sha256:") {
 		t.Errorf("Digest = %q, want sha256:...", repo.Digest)
 	}
@@ -204,6 +207,36 @@ func TestLoadErrors(t *testing.T) {
 		{"escalation rule not committed", func(t *testing.T, dir string) {
 			edit(t, dir, ConfigFile, "  committed_at: \"2026-09-01\"\n", "")
 		}, at{ConfigFile, "  min_tenants: 3", 1}, "set committed_by and committed_at", ""},
+		{"gateway model with an unknown provider", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "    - id: gpt-4o\n      provider: openai\n", "    - id: gpt-4o\n      provider: azure\n")
+		}, at{ConfigFile, "- id: gpt-4o", 2}, `gateway model gpt-4o: provider "azure" is not in gateway.providers`, ""},
+		{"gateway model listed twice", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "    - id: gpt-4o\n      provider: openai\n", "    - id: gpt-4o-mini\n      provider: openai\n")
+		}, at{ConfigFile, "- id: gpt-4o-mini", 2}, "gateway model gpt-4o-mini is listed twice", ""},
+		{"gateway model with a negative price", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "      input_usd_per_mtok: 2.50\n", "      input_usd_per_mtok: -2.50\n")
+		}, at{ConfigFile, "- id: fleet-demo-large", 1}, "gateway model fleet-demo-large: prices are USD per million tokens", ""},
+		{"gateway model of an unknown kind", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "      kind: embedding\n", "      kind: image\n")
+		}, at{ConfigFile, "- id: fleet-demo-embed", 1}, `kind "image": want chat or embedding`, ""},
+		{"gateway provider with credentials in its URL", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "      url: https://api.openai.com/v1\n", "      url: https://sk-live:x@api.openai.com/v1\n")
+		}, at{ConfigFile, "- id: openai", 1}, "credentials do not belong in the URL", ""},
+		{"gateway provider with two key sources", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "      api_key_env: OPENAI_API_KEY\n", "      api_key_env: OPENAI_API_KEY\n      api_key_file: /run/secrets/openai\n")
+		}, at{ConfigFile, "- id: openai", 1}, "set api_key_env or api_key_file, not both", ""},
+		{"gateway provider with a bad URL", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "      url: https://api.openai.com/v1\n", "      url: ftp://api.openai.com\n")
+		}, at{ConfigFile, "- id: openai", 1}, "want an http(s) URL with a host", ""},
+		{"gateway budget for an unknown tenant", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "      research: {day: 120, month: 2000}\n", "      marketing: {day: 120, month: 2000}\n")
+		}, at{ConfigFile, "marketing: {day: 120", 1}, `gateway budget for tenant "marketing": no such tenant`, ""},
+		{"gateway budget that is negative", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "    agent: {day: 10}\n", "    agent: {day: -10}\n")
+		}, at{ConfigFile, "agent: {day: -10}", 1}, "gateway budget agent (default): day -10: a USD amount", ""},
+		{"gateway budget for a badly named agent", func(t *testing.T, dir string) {
+			edit(t, dir, ConfigFile, "      payments.refund-executor: {day: 3}\n", "      refund-executor: {day: 3}\n")
+		}, at{ConfigFile, "refund-executor: {day: 3}", 1}, "name an agent as <tenant>.<name>", ""},
 		{"exception cap too long", func(t *testing.T, dir string) {
 			edit(t, dir, ConfigFile, "  max_days: 30", "  max_days: 400")
 		}, at{ConfigFile, "max_days: 400", 1}, "exceptions.max_days 400: between 1 and 366", ""},
@@ -253,8 +286,38 @@ func TestLoadErrors(t *testing.T) {
 			edit(t, dir, ContractFile, "    guarantee: Per-tenant namespace; no cross-tenant retrieval.\n", "")
 		}, at{ContractFile, "- id: vector-store", 1}, "resource vector-store: state its cross-tenant guarantee and its mechanism", ""},
 		{"contract version not semver", func(t *testing.T, dir string) {
-			edit(t, dir, ContractFile, "version: 1.0.0", "version: one")
+			edit(t, dir, ContractFile, "version: 1.1.0\nowner:", "version: one\nowner:")
 		}, at{ContractFile, "version: one", 1}, "contract version \"one\" is not a semantic version", ""},
+		{"contract without a changelog", func(t *testing.T, dir string) {
+			cutContract(t, dir, "changelog:\n", "resources:\n")
+		}, at{ContractFile, "version: 1.1.0", 1}, "contract.yaml lacks a changelog: add changelog: [{version: 1.1.0,", ""},
+		{"contract version not the newest changelog entry", func(t *testing.T, dir string) {
+			edit(t, dir, ContractFile, "version: 1.1.0\nowner:", "version: 1.2.0\nowner:")
+		}, at{ContractFile, "version: 1.2.0", 1}, "contract version 1.2.0 is not the newest changelog entry (1.1.0): add a changelog entry for 1.2.0", ""},
+		{"changelog entry version not semver", func(t *testing.T, dir string) {
+			edit(t, dir, ContractFile, "  - version: 1.0.0\n", "  - version: first\n")
+		}, at{ContractFile, "- version: first", 1}, "changelog entry 2: version \"first\" is not a semantic version", ""},
+		{"changelog oldest first", func(t *testing.T, dir string) {
+			edit(t, dir, ContractFile, "  - version: 1.0.0\n", "  - version: 1.2.0\n")
+		}, at{ContractFile, "- version: 1.2.0", 1}, "changelog entry 1.2.0 follows 1.1.0: list the changelog newest first, one entry per version", ""},
+		{"changelog version listed twice", func(t *testing.T, dir string) {
+			edit(t, dir, ContractFile, "  - version: 1.0.0\n", "  - version: 1.1.0\n")
+		}, at{ContractFile, "- version: 1.1.0", 2}, "changelog entry 1.1.0 follows 1.1.0", ""},
+		{"changelog entry without a summary", func(t *testing.T, dir string) {
+			edit(t, dir, ContractFile, "    summary: First contract, from the payments, support and research pilots.\n", "")
+		}, at{ContractFile, "- version: 1.0.0", 1}, "changelog entry 1.0.0: say what changed in summary", ""},
+		{"changelog date not a date", func(t *testing.T, dir string) {
+			edit(t, dir, ContractFile, `date: "2026-09-01"`, `date: "1 Sept 2026"`)
+		}, at{ContractFile, "- version: 1.0.0", 1}, "changelog entry 1.0.0: date \"1 Sept 2026\" is not a date", ""},
+		{"changelog names a row the contract lacks", func(t *testing.T, dir string) {
+			edit(t, dir, ContractFile, "changed: [vector-store]", "changed: [vector-stores]")
+		}, at{ContractFile, "- version: 1.1.0", 1}, "changelog entry 1.1.0: changed row \"vector-stores\" is not a row of the contract (have model-provider, mcp-servers, vector-store, audit-log, skill-registry); list a row taken out of the contract under removed", ""},
+		{"changelog removes a row the contract still has", func(t *testing.T, dir string) {
+			edit(t, dir, ContractFile, "changed: [vector-store]", "changed: [vector-store]\n    removed: [audit-log]")
+		}, at{ContractFile, "- version: 1.1.0", 1}, "changelog entry 1.1.0: removed row audit-log is still a row of the contract", ""},
+		{"changelog row both changed and removed", func(t *testing.T, dir string) {
+			edit(t, dir, ContractFile, "changed: [vector-store]", "changed: [vector-store]\n    removed: [vector-store]")
+		}, at{ContractFile, "- version: 1.1.0", 1}, "changelog entry 1.1.0 lists vector-store under both changed and removed", ""},
 		{"unknown contract field", func(t *testing.T, dir string) {
 			edit(t, dir, ContractFile, "    name: Vector store\n", "    name: Vector store\n    sla: 99.9\n")
 		}, at{ContractFile, "sla: 99.9", 1}, "field sla is not a known field here", ""},
@@ -377,4 +440,143 @@ func TestLoadSpecs(t *testing.T) {
 			t.Errorf("LoadSpecs(missing) = nil error, want one")
 		}
 	})
+}
+
+// cutContract removes contract.yaml from the line starting with from up to,
+// not including, the line starting with to.
+func cutContract(t *testing.T, dir, from, to string) {
+	t.Helper()
+	path := filepath.Join(dir, ContractFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	i, j := strings.Index(s, "\n"+from), strings.Index(s, "\n"+to)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no %q before %q", ContractFile, from, to)
+	}
+	if err := os.WriteFile(path, []byte(s[:i]+s[j:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestContractHistory loads a contract whose changelog names a row that a
+// later version removed: the older entry is valid, and the removal is
+// reported to the specs that declared the row.
+func TestContractHistory(t *testing.T) {
+	t.Parallel()
+	dir := copyFleet(t)
+	edit(t, dir, ContractFile, "version: 1.1.0\nowner:", "version: 1.3.0\nowner:")
+	edit(t, dir, ContractFile, "changelog:\n", `changelog:
+  - version: 1.3.0
+    summary: The object store is retired; use the vector store.
+    removed: [object-store]
+  - version: 1.2.0
+    summary: Object store added.
+    changed: [object-store]
+`)
+	repo, err := Load(dir)
+	if err != nil {
+		t.Fatalf("Load(contract with a removed row) = %v", err)
+	}
+	if got := repo.Contract.VersionNames(); !slices.Equal(got, []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0"}) {
+		t.Errorf("VersionNames() = %v, want oldest first", got)
+	}
+	got := repo.Contract.ChangesAfter("1.1.0", []string{"object-store", "vector-store"})
+	if len(got) != 1 || got[0].Resource != "object-store" || !got[0].Removed || len(got[0].Entries) != 2 ||
+		got[0].Entries[0].Version != "1.3.0" || got[0].Entries[1].Version != "1.2.0" {
+		t.Errorf("ChangesAfter(1.1.0) = %+v, want object-store removed, entries 1.3.0 and 1.2.0", got)
+	}
+	// Re-adding a removed row: the removal is history, not a contradiction.
+	edit(t, dir, ContractFile, "version: 1.3.0\nowner:", "version: 1.4.0\nowner:")
+	edit(t, dir, ContractFile, "changelog:\n", "changelog:\n  - version: 1.4.0\n    summary: The object store is back.\n    changed: [object-store]\n")
+	edit(t, dir, ContractFile, "resources:\n", `resources:
+  - id: object-store
+    guarantee: Per-tenant buckets.
+    mechanism: Bucket per tenant, named from the credential.
+`)
+	if _, err := Load(dir); err != nil {
+		t.Fatalf("Load(contract with a re-added row) = %v", err)
+	}
+}
+
+func TestChangesAfter(t *testing.T) {
+	t.Parallel()
+	c := &Contract{Version: "2.0.0", Changelog: []ChangelogEntry{
+		{Version: "2.0.0", Summary: "s4", Changed: []string{"mcp"}, Removed: []string{"skills"}},
+		{Version: "1.2.0", Summary: "s3", Changed: []string{"vector", "model"}},
+		{Version: "1.1.0", Summary: "s2", Changed: []string{"vector"}},
+		{Version: "1.0.0", Summary: "s1", Changed: []string{"vector", "model", "mcp", "skills"}},
+	}}
+	tests := []struct {
+		name      string
+		version   string
+		resources []string
+		want      []string // "<resource> <entry versions>", "+removed" when removed
+	}{
+		{"at the version in force", "2.0.0", []string{"vector", "model", "mcp"}, nil},
+		{"one behind", "1.2.0", []string{"vector", "model", "mcp", "skills"}, []string{"mcp 2.0.0", "skills 2.0.0 removed"}},
+		{"two behind, declared order", "1.1.0", []string{"model", "vector"}, []string{"model 1.2.0", "vector 1.2.0"}},
+		{"oldest", "1.0.0", []string{"vector"}, []string{"vector 1.2.0 1.1.0"}},
+		{"no pin means the oldest", "", []string{"vector"}, []string{"vector 1.2.0 1.1.0"}},
+		{"undeclared rows do not count", "1.0.0", []string{"other"}, nil},
+		{"nothing declared", "1.0.0", nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			for _, rc := range c.ChangesAfter(tc.version, tc.resources) {
+				s := rc.Resource
+				for _, e := range rc.Entries {
+					s += " " + e.Version
+				}
+				if rc.Removed {
+					s += " removed"
+				}
+				got = append(got, s)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("ChangesAfter(%q, %v) = %q, want %q", tc.version, tc.resources, got, tc.want)
+			}
+		})
+	}
+	if got := c.Baseline(); got != "1.0.0" {
+		t.Errorf("Baseline() = %s, want 1.0.0", got)
+	}
+	if !c.HasVersion("1.1.0") || c.HasVersion("1.1.1") {
+		t.Errorf("HasVersion(1.1.0), HasVersion(1.1.1) = %v, %v; want true, false", c.HasVersion("1.1.0"), c.HasVersion("1.1.1"))
+	}
+}
+
+func TestRowDigests(t *testing.T) {
+	t.Parallel()
+	base := Resource{ID: "vector-store", Name: "Vector store", Guarantee: "g", Mechanism: "m", Invariants: []string{"fleet.a"}}
+	tests := []struct {
+		name   string
+		edit   func(r *Resource)
+		differ bool
+	}{
+		{"same content", func(*Resource) {}, false},
+		{"name", func(r *Resource) { r.Name = "Vectors" }, true},
+		{"guarantee", func(r *Resource) { r.Guarantee = "g2" }, true},
+		{"mechanism", func(r *Resource) { r.Mechanism = "m2" }, true},
+		{"invariants", func(r *Resource) { r.Invariants = append(r.Invariants, "fleet.b") }, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := base
+			r.Invariants = slices.Clone(base.Invariants)
+			tc.edit(&r)
+			if differ := r.Digest() != base.Digest(); differ != tc.differ {
+				t.Errorf("Digest after editing %s differs = %v, want %v", tc.name, differ, tc.differ)
+			}
+		})
+	}
+	c := Contract{Resources: []Resource{base}}
+	if got := c.RowDigests(); len(got) != 1 || got["vector-store"] != base.Digest() || !strings.HasPrefix(got["vector-store"], "sha256:") {
+		t.Errorf("RowDigests() = %v", got)
+	}
 }

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"runtime/debug"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fleetgov/fleetgov/internal/loadtest"
 
 	"github.com/fleetgov/fleetgov/internal/gctune"
 	"github.com/fleetgov/fleetgov/internal/governance/govtest"
@@ -86,61 +86,19 @@ func BenchmarkIntentCheck(b *testing.B) {
 	b.Run("peer=capabilities/saturation", run("get_adcp_capabilities", json.RawMessage(`{}`)))
 	b.Run("check/saturation", run("check_governance", check))
 	b.Run("peer=capabilities/rate=500", func(b *testing.B) {
-		lat := openLoop(b, 500, func() bool {
+		lat := loadtest.OpenLoop(b, 500, func() bool {
 			isErr, _, err := lc.Call(context.Background(), "get_adcp_capabilities", json.RawMessage(`{}`))
 			return err == nil && !isErr
 		})
-		b.ReportMetric(percentile(lat, 50), "p50-ms")
-		b.ReportMetric(percentile(lat, 99), "p99-ms")
+		b.ReportMetric(loadtest.Percentile(lat, 50), "p50-ms")
+		b.ReportMetric(loadtest.Percentile(lat, 99), "p99-ms")
 	})
 	b.Run("check/rate=500", func(b *testing.B) {
-		lat := openLoop(b, 500, func() bool {
+		lat := loadtest.OpenLoop(b, 500, func() bool {
 			isErr, body, err := lc.Call(context.Background(), "check_governance", check)
 			return err == nil && !isErr && bytes.Contains(body, approved)
 		})
-		b.ReportMetric(percentile(lat, 50), "p50-ms")
-		b.ReportMetric(percentile(lat, 99), "p99-ms")
+		b.ReportMetric(loadtest.Percentile(lat, 50), "p50-ms")
+		b.ReportMetric(loadtest.Percentile(lat, 99), "p99-ms")
 	})
-}
-
-// openLoop sends b.N calls at a fixed rate, each on schedule whether or
-// not earlier ones have answered (no coordinated omission: latency counts
-// from the scheduled start), and returns the latencies in milliseconds.
-func openLoop(b *testing.B, rate int, call func() bool) []float64 {
-	b.Helper()
-	interval := time.Second / time.Duration(rate)
-	lat := make([]float64, b.N)
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(due))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !call() {
-				failed.Add(1)
-			}
-			lat[i] = float64(time.Since(due).Microseconds()) / 1000
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d of %d calls failed", n, b.N)
-	}
-	return lat
-}
-
-// percentile returns the p-th percentile of xs (nearest rank).
-func percentile(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(float64(len(s))*p/100+0.5) - 1
-	return s[max(0, min(i, len(s)-1))]
 }

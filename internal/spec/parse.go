@@ -158,6 +158,9 @@ func (p *parser) frontMatter(lines []string) int {
 	if fm.Library != "" && !constraint.ValidVersion(fm.Library) {
 		p.errorc(codeFrontMatter, line("library"), "", "library version %q is not a semantic version such as 1.2.0", fm.Library)
 	}
+	if _, set := fm.Line["contract"]; set && !constraint.ValidVersion(fm.Contract) {
+		p.errorc(codeFrontMatter, line("contract"), "", "contract version %q is not a semantic version such as 1.1.0", fm.Contract)
+	}
 	if fm.Status != "" && !slices.Contains(Statuses, fm.Status) {
 		p.errorc(codeFrontMatter, line("status"), "", "status %q: want one of %s", fm.Status, strings.Join(Statuses, ", "))
 	}

@@ -45,13 +45,16 @@ type Spec struct {
 
 // FrontMatter is the spec's YAML header.
 type FrontMatter struct {
-	ID              string   `yaml:"spec" json:"spec"`
-	Tenant          string   `yaml:"tenant" json:"tenant"`
-	Agent           string   `yaml:"agent" json:"agent"`
-	Version         string   `yaml:"version" json:"version"`
-	Status          string   `yaml:"status" json:"status"`
-	Owner           string   `yaml:"owner" json:"owner"`
-	Library         string   `yaml:"library" json:"library"`
+	ID      string `yaml:"spec" json:"spec"`
+	Tenant  string `yaml:"tenant" json:"tenant"`
+	Agent   string `yaml:"agent" json:"agent"`
+	Version string `yaml:"version" json:"version"`
+	Status  string `yaml:"status" json:"status"`
+	Owner   string `yaml:"owner" json:"owner"`
+	Library string `yaml:"library" json:"library"`
+	// Contract is the isolation contract version the spec was written
+	// against; it matters for the rows the spec declares in SharedResources.
+	Contract        string   `yaml:"contract" json:"contract,omitempty"`
 	SharedResources []string `yaml:"shared_resources" json:"shared_resources,omitempty"`
 	LastReview      string   `yaml:"last_review" json:"last_review,omitempty"`
 	Escalation      string   `yaml:"escalation" json:"escalation,omitempty"`

@@ -13,6 +13,12 @@ const sealDomain = "fleetgov/audit/v1"
 // previous record's hash in the partition) and every field of r except PrevHash
 // and Hash, each length-prefixed so that no two different records encode alike.
 // Time enters at microsecond precision in UTC, which both backends round-trip.
+//
+// Agent, Resource and CostMicros, added after the first records were
+// written, follow the other fields and enter only when one of them is set:
+// a record without them seals as it did before they existed, so chains
+// written earlier still verify. The encoding stays unambiguous, as every
+// field is length-prefixed and the extended form is strictly longer.
 func (r AuditRecord) Seal(prev []byte) []byte {
 	h := sha256.New()
 	var n [8]byte
@@ -21,11 +27,14 @@ func (r AuditRecord) Seal(prev []byte) []byte {
 		h.Write(n[:])
 		h.Write(b)
 	}
+	number := func(v int64) {
+		binary.BigEndian.PutUint64(n[:], uint64(v))
+		h.Write(n[:])
+	}
 	field([]byte(sealDomain))
 	field(prev)
 	field([]byte(r.Partition))
-	binary.BigEndian.PutUint64(n[:], uint64(r.Seq))
-	h.Write(n[:])
+	number(r.Seq)
 	field([]byte(r.Time.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)))
 	field([]byte(r.Actor))
 	field([]byte(r.Action))
@@ -33,5 +42,10 @@ func (r AuditRecord) Seal(prev []byte) []byte {
 	field([]byte(r.Outcome))
 	field([]byte(r.TraceID))
 	field(r.Detail)
+	if r.Agent != "" || r.Resource != "" || r.CostMicros != 0 {
+		field([]byte(r.Agent))
+		field([]byte(r.Resource))
+		number(r.CostMicros)
+	}
 	return h.Sum(nil)
 }

@@ -44,6 +44,9 @@ type Store interface {
 type Tx interface {
 	GovernanceTx
 	BudgetTx
+	AuditTx
+	VectorTx
+	SkillTx
 
 	// SyncTenants makes the tenant table match tenants: inserts new ones,
 	// updates changed ones, and marks tenants that are absent as retired
@@ -226,6 +229,10 @@ type FleetLoad struct {
 	// LibraryVersions maps every library version the load held to its
 	// content digest; a released version is immutable.
 	LibraryVersions map[string]string
+	// ContractRows maps the id of every row of the contract the load held
+	// to the row's digest, so that a row changed without a new contract
+	// version is caught on the next load, also after a restart.
+	ContractRows map[string]string
 }
 
 // Exception relaxes one clause for one tenant (and optionally one agent)
@@ -264,13 +271,21 @@ type AuditRecord struct {
 	Seq       int64
 	Time      time.Time
 	Actor     string // credential ID or a system actor such as "startup"
-	Action    string // e.g. "agent.register", "decision", "exception.create"
-	Object    string // what the action was about, e.g. an agent ID
-	Outcome   string // e.g. "ok", "refused", "allow", "deny", "escalate"
-	TraceID   string
-	Detail    []byte // JSON object; may be empty
-	PrevHash  []byte
-	Hash      []byte
+	// Agent is the acting agent's ID, empty when no agent acted.
+	Agent string
+	// Resource is the isolation contract row of the shared resource the
+	// record is about (model-provider, mcp-servers, vector-store,
+	// skill-registry, audit-log); empty for control-plane records.
+	Resource string
+	Action   string // e.g. "agent.register", "decision", "exception.create"
+	Object   string // what the action was about, e.g. an agent ID
+	Outcome  string // e.g. "ok", "refused", "allow", "deny", "escalate"
+	TraceID  string
+	// CostMicros is what the call cost, in micro-USD; 0 when it cost nothing.
+	CostMicros int64
+	Detail     []byte // JSON object; may be empty
+	PrevHash   []byte
+	Hash       []byte
 }
 
 // AuditFilter selects records of one partition.

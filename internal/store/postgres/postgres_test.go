@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"io/fs"
 	"net/url"
 	"os"
@@ -133,7 +134,24 @@ func TestUpgrade(t *testing.T) {
 		legacy.ID, legacy.Kind, legacy.TenantID, legacy.Hash, legacy.Prefix, legacy.Label, legacy.CreatedAt); err != nil {
 		t.Fatalf("insert a 0002 credential: %v", err)
 	}
-	storetest.Upgrade(t, sqlstore.New(dialect{}, old, old, sqlstore.Options{}), func(t *testing.T) store.Store { return open(t, dsn) })
+	oldAudit := func(r store.AuditRecord) error {
+		_, err := old.ExecContext(ctx, `INSERT INTO audit_records (partition_name, seq, recorded_at, actor, action,
+			object, outcome, trace_id, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			r.Partition, r.Seq, r.Time, r.Actor, r.Action, r.Object, r.Outcome, r.TraceID, r.Detail, r.PrevHash, r.Hash)
+		return err
+	}
+	oldLoad := func(l store.FleetLoad) (int64, error) {
+		versions, err := json.Marshal(l.LibraryVersions)
+		if err != nil {
+			return 0, err
+		}
+		var id int64
+		err = old.QueryRowContext(ctx, `INSERT INTO fleet_loads (digest, library_version, contract_version, source,
+			loaded_at, loaded_by, library_versions) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			l.Digest, l.LibraryVersion, l.ContractVersion, l.Source, l.LoadedAt, l.LoadedBy, string(versions)).Scan(&id)
+		return id, err
+	}
+	storetest.Upgrade(t, sqlstore.New(dialect{}, old, old, sqlstore.Options{}), oldAudit, oldLoad, func(t *testing.T) store.Store { return open(t, dsn) })
 
 	db := open(t, dsn)
 	got, err := db.CredentialByHash(ctx, legacy.Hash)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"io/fs"
 	"path/filepath"
 	"reflect"
@@ -94,7 +95,26 @@ func TestUpgrade(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
-	storetest.Upgrade(t, sqlstore.New(dialect{}, write, write, sqlstore.Options{}), func(t *testing.T) store.Store { return reopen(t) })
+	oldAudit := func(r store.AuditRecord) error {
+		_, err := write.ExecContext(ctx, `INSERT INTO audit_records (partition_name, seq, recorded_at, actor, action,
+			object, outcome, trace_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.Partition, r.Seq, r.Time.UnixMicro(), r.Actor, r.Action, r.Object, r.Outcome, r.TraceID, r.Detail, r.PrevHash, r.Hash)
+		return err
+	}
+	oldLoad := func(l store.FleetLoad) (int64, error) {
+		versions, err := json.Marshal(l.LibraryVersions)
+		if err != nil {
+			return 0, err
+		}
+		res, err := write.ExecContext(ctx, `INSERT INTO fleet_loads (digest, library_version, contract_version, source,
+			loaded_at, loaded_by, library_versions) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			l.Digest, l.LibraryVersion, l.ContractVersion, l.Source, l.LoadedAt.UnixMicro(), l.LoadedBy, string(versions))
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
+	storetest.Upgrade(t, sqlstore.New(dialect{}, write, write, sqlstore.Options{}), oldAudit, oldLoad, func(t *testing.T) store.Store { return reopen(t) })
 
 	db := reopen(t)
 	got, err := db.CredentialByHash(ctx, legacy.Hash)

@@ -1,20 +1,22 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 
 	"github.com/fleetgov/fleetgov/internal/store"
 )
 
-const auditCols = `partition_name, seq, recorded_at, actor, action, object, outcome, trace_id,
-	detail, prev_hash, hash`
+const auditCols = `partition_name, seq, recorded_at, actor, agent, resource, action, object, outcome,
+	trace_id, cost_micros, detail, prev_hash, hash`
 
 func scanAudit(sc scanner) (store.AuditRecord, error) {
 	var r store.AuditRecord
-	err := sc.Scan(&r.Partition, &r.Seq, timeCol{&r.Time}, &r.Actor, &r.Action, &r.Object, &r.Outcome,
-		&r.TraceID, bytesCol{&r.Detail}, bytesCol{&r.PrevHash}, bytesCol{&r.Hash})
+	err := sc.Scan(&r.Partition, &r.Seq, timeCol{&r.Time}, &r.Actor, &r.Agent, &r.Resource, &r.Action, &r.Object,
+		&r.Outcome, &r.TraceID, &r.CostMicros, bytesCol{&r.Detail}, bytesCol{&r.PrevHash}, bytesCol{&r.Hash})
 	return r, err
 }
 
@@ -44,9 +46,9 @@ func (x *tx) AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditR
 	r.PrevHash = prev
 	r.Hash = r.Seal(prev)
 	if _, err := x.exec(ctx, `INSERT INTO audit_records (`+auditCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		r.Partition, r.Seq, x.time(r.Time), r.Actor, r.Action, r.Object, r.Outcome, r.TraceID,
-		bytesArg(r.Detail), bytesArg(r.PrevHash), r.Hash); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		r.Partition, r.Seq, x.time(r.Time), r.Actor, r.Agent, r.Resource, r.Action, r.Object, r.Outcome, r.TraceID,
+		r.CostMicros, bytesArg(r.Detail), bytesArg(r.PrevHash), r.Hash); err != nil {
 		if x.d.IsUniqueViolation(err) {
 			err = store.ErrConflict
 		}
@@ -84,4 +86,38 @@ func (x *tx) AuditPartitions(ctx context.Context) ([]string, error) {
 		return nil, x.errorf("audit partitions: %w", err)
 	}
 	return ps, nil
+}
+
+// AuditSummary groups in SQL and orders in Go, so that both backends order
+// byte for byte whatever the database's collation.
+func (x *tx) AuditSummary(ctx context.Context, f store.AuditSummaryFilter) ([]store.AuditAggregate, error) {
+	var w where
+	if !f.Since.IsZero() {
+		w.add("recorded_at >= " + w.arg(x.time(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		// A zero time is stored as NULL and is earlier than any bound.
+		w.add("(recorded_at IS NULL OR recorded_at < " + w.arg(x.time(f.Until)) + ")")
+	}
+	rows, err := x.query(ctx, `SELECT partition_name, resource, outcome, COUNT(*), CAST(COALESCE(SUM(cost_micros), 0) AS bigint)
+		FROM audit_records`+w.String()+` GROUP BY partition_name, resource, outcome`, w.args...)
+	if err != nil {
+		return nil, x.errorf("audit summary: %w", err)
+	}
+	as, err := collect(rows, func(sc scanner) (store.AuditAggregate, error) {
+		var a store.AuditAggregate
+		return a, sc.Scan(&a.Partition, &a.Resource, &a.Outcome, &a.Count, &a.CostMicros)
+	})
+	if err != nil {
+		return nil, x.errorf("audit summary: %w", err)
+	}
+	slices.SortFunc(as, func(a, b store.AuditAggregate) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Outcome, b.Outcome))
+	})
+	return as, nil
+}
+
+// AuditSummary implements store.Tx.
+func (s *Store) AuditSummary(ctx context.Context, f store.AuditSummaryFilter) ([]store.AuditAggregate, error) {
+	return s.reader().AuditSummary(ctx, f)
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -10,11 +11,13 @@ import (
 	"github.com/fleetgov/fleetgov/internal/store"
 )
 
+// record is a record with every field set.
 func record(partition, action string, i int) store.AuditRecord {
 	return store.AuditRecord{
-		Partition: partition, Time: at(time.Duration(i) * time.Millisecond), Actor: "cred-1", Action: action,
+		Partition: partition, Time: at(time.Duration(i) * time.Millisecond), Actor: "cred-1",
+		Agent: partition + ".bot", Resource: "model-provider", Action: action,
 		Object: fmt.Sprintf("%s.obj%d", partition, i), Outcome: "ok", TraceID: fmt.Sprintf("trace-%d", i),
-		Detail: []byte(fmt.Sprintf(`{"i": %d}`, i)),
+		CostMicros: int64(1000 + i), Detail: []byte(fmt.Sprintf(`{"i": %d}`, i)),
 	}
 }
 
@@ -111,6 +114,21 @@ func testAuditRoundTrip(t *testing.T, s store.Store) {
 		{"empty detail", func() store.AuditRecord { r := record("p5", "x", 5); r.Detail = []byte{}; return r }()},
 		{"zero time", func() store.AuditRecord { r := record("p6", "x", 6); r.Time = time.Time{}; return r }()},
 		{"only partition", store.AuditRecord{Partition: "p7"}},
+		{"control-plane record", func() store.AuditRecord {
+			r := record("p8", "agent.register", 8)
+			r.Agent, r.Resource, r.CostMicros = "", "", 0
+			return r
+		}()},
+		{"negative and large cost", func() store.AuditRecord {
+			r := record("p9", "decision", 9)
+			r.CostMicros = -1 << 62
+			return r
+		}()},
+		{"unicode agent and resource", func() store.AuditRecord {
+			r := record("p10", "decision", 10)
+			r.Agent, r.Resource = "p10.réfund-bot", "mcp-servers/ordérs"
+			return r
+		}()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -269,5 +287,100 @@ func testAuditConcurrentAtomic(t *testing.T, s store.Store) {
 		if p[i].Actor != p[i+1].Actor {
 			t.Errorf("p records %d and %d are from %s and %s, want one transaction's pair", i+1, i+2, p[i].Actor, p[i+1].Actor)
 		}
+	}
+}
+
+// testAuditSummary checks the platform's aggregates: counts and costs by
+// partition, resource and outcome, in byte order, bounded in time.
+func testAuditSummary(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	got, err := s.AuditSummary(ctx, store.AuditSummaryFilter{})
+	if err != nil || !empty(got) {
+		t.Fatalf("AuditSummary on an empty store = %v, %v, want none", got, err)
+	}
+	type rec struct {
+		partition, resource, outcome string
+		ms                           int // time: base plus ms milliseconds; -1 for no time
+		cost                         int64
+	}
+	recs := []rec{
+		{"acme", "model-provider", "allow", 0, 100},
+		{"acme", "model-provider", "allow", 10, 250},
+		{"acme", "model-provider", "deny", 20, 0},
+		{"acme", "mcp-servers", "allow", 30, 7},
+		{"acme", "", "ok", 40, 0},
+		{"Beta", "model-provider", "allow", 50, 1},
+		{"beta", "vector-store", "refused", 60, 0},
+		{store.PlatformPartition, "audit-log", "refused", 70, 0},
+		{store.PlatformPartition, "", "ok", -1, 0},
+	}
+	for i, r := range recs {
+		a := store.AuditRecord{Partition: r.partition, Resource: r.resource, Outcome: r.outcome, CostMicros: r.cost,
+			Action: "call", Actor: "cred-1", Detail: []byte(fmt.Sprintf(`{"secret": "payload %d"}`, i))}
+		if r.ms >= 0 {
+			a.Time = at(time.Duration(r.ms) * time.Millisecond)
+		}
+		appendAudit(t, s, a)
+	}
+	all := []store.AuditAggregate{
+		{Partition: "Beta", Resource: "model-provider", Outcome: "allow", Count: 1, CostMicros: 1},
+		{Partition: store.PlatformPartition, Resource: "", Outcome: "ok", Count: 1},
+		{Partition: store.PlatformPartition, Resource: "audit-log", Outcome: "refused", Count: 1},
+		{Partition: "acme", Resource: "", Outcome: "ok", Count: 1},
+		{Partition: "acme", Resource: "mcp-servers", Outcome: "allow", Count: 1, CostMicros: 7},
+		{Partition: "acme", Resource: "model-provider", Outcome: "allow", Count: 2, CostMicros: 350},
+		{Partition: "acme", Resource: "model-provider", Outcome: "deny", Count: 1},
+		{Partition: "beta", Resource: "vector-store", Outcome: "refused", Count: 1},
+	}
+	ms := func(n int) time.Time { return at(time.Duration(n) * time.Millisecond) }
+	tests := []struct {
+		name string
+		f    store.AuditSummaryFilter
+		want []store.AuditAggregate
+	}{
+		{"all", store.AuditSummaryFilter{}, all},
+		{"since is inclusive", store.AuditSummaryFilter{Since: ms(50)}, []store.AuditAggregate{all[0], all[2], all[7]}},
+		{"until is exclusive, no time is earliest", store.AuditSummaryFilter{Until: ms(10)}, []store.AuditAggregate{
+			all[1],
+			{Partition: "acme", Resource: "model-provider", Outcome: "allow", Count: 1, CostMicros: 100},
+		}},
+		{"both", store.AuditSummaryFilter{Since: ms(10), Until: ms(30)}, []store.AuditAggregate{
+			{Partition: "acme", Resource: "model-provider", Outcome: "allow", Count: 1, CostMicros: 250},
+			all[6],
+		}},
+		{"in another zone, sub-microsecond", store.AuditSummaryFilter{Since: ms(70).In(time.UTC).Add(-time.Nanosecond)}, []store.AuditAggregate{all[2]}},
+		{"empty range", store.AuditSummaryFilter{Since: ms(30), Until: ms(30)}, nil},
+		{"after everything", store.AuditSummaryFilter{Since: ms(71)}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := s.AuditSummary(ctx, tc.f)
+			if err != nil {
+				t.Fatalf("AuditSummary(%+v) = %v", tc.f, err)
+			}
+			if empty(got) && empty(tc.want) {
+				return
+			}
+			check(t, "AuditSummary("+show(tc.f)+")", got, tc.want)
+		})
+	}
+
+	// Inside a transaction the summary sees the transaction's own appends;
+	// the transaction is rolled back, so the cases above do not.
+	errRollback := errors.New("roll back")
+	err = s.Atomic(ctx, func(tx store.Tx) error {
+		appendAudit(t, tx, store.AuditRecord{Partition: "acme", Resource: "mcp-servers", Outcome: "allow", CostMicros: 3, Time: ms(35)})
+		got, err := tx.AuditSummary(ctx, store.AuditSummaryFilter{Since: ms(30), Until: ms(40)})
+		if err != nil {
+			return err
+		}
+		check(t, "AuditSummary in Atomic", got, []store.AuditAggregate{
+			{Partition: "acme", Resource: "mcp-servers", Outcome: "allow", Count: 2, CostMicros: 10},
+		})
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatalf("Atomic = %v, want %v", err, errRollback)
 	}
 }

@@ -20,11 +20,13 @@ func testFleetLoads(t *testing.T, s store.Store) {
 			Digest: fmt.Sprintf("sha256:%d", i), LibraryVersion: "lib-1", ContractVersion: "c-2",
 			Source: "git@example.com:fleet.git", LoadedAt: at(time.Duration(i) * time.Minute), LoadedBy: "startup",
 			LibraryVersions: map[string]string{"1.0.0": "sha256:aa", fmt.Sprintf("1.%d.0", i+1): fmt.Sprintf("sha256:b%d", i)},
+			ContractRows:    map[string]string{"model-provider": "sha256:m", "vector-store": fmt.Sprintf("sha256:v%d", i)},
 		}
 		if i == 1 {
 			l.LoadedAt = time.Time{}
 			l.LoadedBy = "cred-1"
 			l.LibraryVersions = nil // stored and read back as an empty map
+			l.ContractRows = nil    // likewise
 		}
 		rec, err := s.RecordFleetLoad(ctx, l)
 		if err != nil {
@@ -37,6 +39,9 @@ func testFleetLoads(t *testing.T, s store.Store) {
 		want.ID, want.LoadedAt = rec.ID, norm(l.LoadedAt)
 		if want.LibraryVersions == nil {
 			want.LibraryVersions = map[string]string{}
+		}
+		if want.ContractRows == nil {
+			want.ContractRows = map[string]string{}
 		}
 		check(t, fmt.Sprintf("RecordFleetLoad(%d)", i), rec, want)
 		loads = append(loads, rec)

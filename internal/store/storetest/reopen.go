@@ -46,10 +46,14 @@ func Reopen(t *testing.T, open func(t *testing.T) store.Store) {
 // Upgrade checks that migrating a database to the current schema keeps what
 // it holds. old is a store on a database at an older schema, the one of
 // 0002_fleet_load_versions: Upgrade writes through it only what that schema
-// holds (tenants, agents, fleet loads, exceptions, audit records) and closes
-// it. open must open the same database, migrating it; Upgrade then checks
-// the data and that the state of governance agents can be written beside it.
-func Upgrade(t *testing.T, old store.Store, open func(t *testing.T) store.Store) {
+// holds (tenants, agents, exceptions) and closes it; oldAudit inserts an
+// audit record, sealed as given, into that schema's columns (those of
+// 0001_init), and oldLoad a fleet load into those of 0002 (it returns the
+// load's ID). open must open the same database, migrating it;
+// Upgrade then checks the data, that the old audit chain still verifies
+// and continues, and that the state of governance agents can be written
+// beside it.
+func Upgrade(t *testing.T, old store.Store, oldAudit func(r store.AuditRecord) error, oldLoad func(l store.FleetLoad) (int64, error), open func(t *testing.T) store.Store) {
 	ctx := t.Context()
 	if err := old.SyncTenants(ctx, []store.Tenant{tenant("acme", "Acme")}, base); err != nil {
 		t.Fatalf("SyncTenants = %v", err)
@@ -57,14 +61,23 @@ func Upgrade(t *testing.T, old store.Store, open func(t *testing.T) store.Store)
 	a := agent("acme", "bot")
 	rev := revision(a, a.SpecVersion, "# bot", base)
 	putAgent(t, old, a, rev)
-	load, err := old.RecordFleetLoad(ctx, store.FleetLoad{Digest: "sha256:1", LoadedAt: base,
-		LibraryVersions: map[string]string{"1.0.0": "sha256:aa"}})
+	load := store.FleetLoad{Digest: "sha256:1", LibraryVersion: "1.0.0", ContractVersion: "1.0.0", Source: "fleet", LoadedAt: base,
+		LoadedBy: "startup", LibraryVersions: map[string]string{"1.0.0": "sha256:aa"}}
+	id, err := oldLoad(load)
 	if err != nil {
-		t.Fatalf("RecordFleetLoad = %v", err)
+		t.Fatalf("insert a fleet load of the old schema: %v", err)
 	}
+	// A load recorded before 0007 reads back with no contract rows.
+	load.ID, load.LoadedAt, load.ContractRows = id, norm(load.LoadedAt), map[string]string{}
 	e := exception("e1", "acme", "", "budget.daily", base)
 	createException(t, old, e)
-	first := appendAudit(t, old, record("acme", "x", 1))
+	// A record of the old schema has no agent, resource or cost.
+	r := record("acme", "x", 1)
+	r.Agent, r.Resource, r.CostMicros = "", "", 0
+	first := sealed(r, 1, nil)
+	if err := oldAudit(first); err != nil {
+		t.Fatalf("insert an audit record of the old schema: %v", err)
+	}
 	if err := old.Close(); err != nil {
 		t.Fatalf("Close = %v", err)
 	}
