@@ -18,6 +18,12 @@ type BudgetTx interface {
 	// naming the first window (in r.Windows order) that would be exceeded.
 	// Concurrent Reserves, also across replicas, never admit more than a
 	// window's Limit. A reservation ID that exists is ErrConflict.
+	//
+	// Called on a Store rather than inside Atomic, Reserve may commit
+	// without waiting for the disk: the reservation is durable against a
+	// crash of the process when Reserve returns, and against a crash of
+	// the machine once a later synced commit returns, such as the Settle
+	// that follows it.
 	Reserve(ctx context.Context, r Reservation) error
 	// Settle ends a reservation with the real cost: every window of the
 	// reservation gives back its Amount and is charged actual. A

@@ -96,6 +96,18 @@ func (dialect) MigrationLock() (string, []any) {
 		'fleetgov.migrate/' || coalesce(current_schema(), ''), 0))`, nil
 }
 
+// SyncMode turns synchronous_commit off for one transaction; the server's
+// setting applies otherwise.
+func (dialect) SyncMode(unsynced bool) (string, bool) {
+	if unsynced {
+		return "SET LOCAL synchronous_commit = off", true
+	}
+	return "", true
+}
+
+// ExclusiveWrites does not hold: transactions run concurrently and lock rows.
+func (dialect) ExclusiveWrites() bool { return false }
+
 func (dialect) MigrationsTable() string {
 	return `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    integer     NOT NULL PRIMARY KEY,

@@ -4,7 +4,8 @@
 // holds the SQLite schema.
 //
 // The database runs in WAL mode with foreign keys on, synchronous=FULL (a
-// commit syncs the log before it returns) and a busy timeout. Writes go through a pool of one connection whose transactions
+// commit syncs the log before it returns; only a budget reservation, which
+// a synced settlement follows, commits with NORMAL) and a busy timeout. Writes go through a pool of one connection whose transactions
 // start with BEGIN IMMEDIATE, so a transaction holds the write lock from its
 // first statement: a read followed by a write in Atomic never has to upgrade
 // its lock, and audit appends are serialized without further locking, also
@@ -156,6 +157,19 @@ func (dialect) AuditLock(string) (string, []any) { return "", nil }
 
 // MigrationLock is not needed, for the same reason.
 func (dialect) MigrationLock() (string, []any) { return "", nil }
+
+// SyncMode switches the writer connection between synchronous=FULL (a
+// commit syncs the log) and NORMAL (the log is synced at checkpoints and at
+// the next FULL commit). SQLite refuses the change inside a transaction.
+func (dialect) SyncMode(unsynced bool) (string, bool) {
+	if unsynced {
+		return "PRAGMA synchronous = NORMAL", false
+	}
+	return "PRAGMA synchronous = FULL", false
+}
+
+// ExclusiveWrites holds: write transactions begin IMMEDIATE.
+func (dialect) ExclusiveWrites() bool { return true }
 
 func (dialect) MigrationsTable() string {
 	return `CREATE TABLE IF NOT EXISTS schema_migrations (

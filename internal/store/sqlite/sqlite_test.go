@@ -167,6 +167,42 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
+// TestSyncModes checks that a reservation commits with synchronous=NORMAL
+// and that the next synced commit switches the writer back to FULL, which
+// also syncs the reservation's log frames.
+func TestSyncModes(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	mode := func() string {
+		t.Helper()
+		var got string
+		if err := db.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	r := store.Reservation{ID: "res_sync", Tenant: "acme", Agent: "acme.a", Amount: 5, CreatedAt: now,
+		Windows: []store.BudgetWindow{{Scope: "fleet", Period: "total", Limit: 10}}}
+	if err := db.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := mode(); got != "1" {
+		t.Errorf("after Reserve, PRAGMA synchronous = %s, want 1 (NORMAL)", got)
+	}
+	if err := db.Atomic(ctx, func(tx store.Tx) error { return tx.Settle(ctx, r.ID, 3, now) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := mode(); got != "2" {
+		t.Errorf("after a synced Atomic, PRAGMA synchronous = %s, want 2 (FULL)", got)
+	}
+	u, err := db.BudgetUsage(ctx, r.Windows[0])
+	if err != nil || u.Spent != 3 || u.Reserved != 0 {
+		t.Errorf("usage after settling = %+v, %v; want 3 spent, none reserved", u, err)
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	t.Parallel()
 	if _, err := Open(context.Background(), ""); err == nil {

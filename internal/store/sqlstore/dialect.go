@@ -23,4 +23,14 @@ type Dialect interface {
 	MigrationsTable() string
 	// IsUniqueViolation reports whether err is a unique-constraint violation.
 	IsUniqueViolation(err error) bool
+	// SyncMode returns the statement that makes commits wait for the disk
+	// (unsynced false) or not, and whether it runs first inside the
+	// transaction (inTx) or on the connection before it begins; "" if the
+	// mode needs no statement.
+	SyncMode(unsynced bool) (query string, inTx bool)
+	// ExclusiveWrites reports whether every write transaction excludes all
+	// others from its first statement, so that a read followed by a write
+	// in one transaction sees no concurrent change, and statements need not
+	// lock rows in a common order.
+	ExclusiveWrites() bool
 }

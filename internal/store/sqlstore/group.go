@@ -23,26 +23,34 @@ const maxGroup = 128
 //
 // There is no waiting for company: a call that finds no group in progress
 // starts one at once, and calls that arrive meanwhile form the next group.
+//
+// Calls that may commit unsynced (see Store.atomicUnsynced) form groups of
+// their own, which run before the synced group of the same round: their
+// commit costs no sync, and they need not wait for another group's.
 type committer struct {
 	s *Store
 
 	mu      sync.Mutex
 	queue   []*pendingTx
 	running bool
+	// unsynced is the sync mode the writer connection was last set to;
+	// only the leader touches it.
+	unsynced bool
 }
 
 // pendingTx is one Atomic call waiting for its group.
 type pendingTx struct {
-	ctx  context.Context
-	fn   func(store.Tx) error
-	err  error
-	pan  any // the value fn panicked with
-	done chan struct{}
+	ctx      context.Context
+	fn       func(store.Tx) error
+	unsynced bool
+	err      error
+	pan      any // the value fn panicked with
+	done     chan struct{}
 }
 
 // atomic runs fn in the next group and returns its outcome.
-func (c *committer) atomic(ctx context.Context, fn func(store.Tx) error) error {
-	p := &pendingTx{ctx: ctx, fn: fn, done: make(chan struct{})}
+func (c *committer) atomic(ctx context.Context, unsynced bool, fn func(store.Tx) error) error {
+	p := &pendingTx{ctx: ctx, fn: fn, unsynced: unsynced, done: make(chan struct{})}
 	c.mu.Lock()
 	c.queue = append(c.queue, p)
 	lead := !c.running
@@ -68,18 +76,46 @@ func (c *committer) lead() {
 			c.mu.Unlock()
 			return
 		}
-		group := c.queue[:n:n]
+		taken := c.queue[:n:n]
 		c.queue = append([]*pendingTx(nil), c.queue[n:]...)
 		c.mu.Unlock()
-		c.run(group)
-		for _, p := range group {
-			close(p.done)
+		var unsynced, synced []*pendingTx
+		for _, p := range taken {
+			if p.unsynced {
+				unsynced = append(unsynced, p)
+			} else {
+				synced = append(synced, p)
+			}
+		}
+		for _, group := range [][]*pendingTx{unsynced, synced} {
+			if len(group) == 0 {
+				continue
+			}
+			c.run(group, group[0].unsynced)
+			for _, p := range group {
+				close(p.done)
+			}
 		}
 	}
 }
 
-// run runs one group in one transaction.
-func (c *committer) run(group []*pendingTx) {
+// setSync switches the writer connection's commits to unsynced or back.
+// Where the dialect sets the mode inside the transaction instead, setSync
+// has nothing to do.
+func (c *committer) setSync(unsynced bool) error {
+	q, inTx := c.s.d.SyncMode(unsynced)
+	if inTx || q == "" || unsynced == c.unsynced {
+		return nil
+	}
+	if _, err := c.s.write.ExecContext(context.Background(), q); err != nil {
+		return fmt.Errorf("%s: sync mode: %w", c.s.d.Name(), err)
+	}
+	c.unsynced = unsynced
+	return nil
+}
+
+// run runs one group in one transaction, committed unsynced if asked.
+func (c *committer) run(group []*pendingTx, unsynced bool) {
 	s := c.s
 	fail := func(err error) {
 		for _, p := range group {
@@ -87,6 +123,10 @@ func (c *committer) run(group []*pendingTx) {
 				p.err = err
 			}
 		}
+	}
+	if err := c.setSync(unsynced); err != nil {
+		fail(err)
+		return
 	}
 	// The transaction outlives any one caller's context; each call's
 	// statements run under its own.
@@ -98,6 +138,13 @@ func (c *committer) run(group []*pendingTx) {
 	var misses []string
 	defer func() { s.wstmts.warm(misses) }()
 	x := &tx{d: s.d, q: t, stmts: s.wstmts, t: t, misses: &misses}
+	if q, inTx := s.d.SyncMode(unsynced); inTx && q != "" {
+		if _, err := x.exec(context.Background(), q); err != nil {
+			_ = t.Rollback()
+			fail(fmt.Errorf("%s: sync mode: %w", s.d.Name(), err))
+			return
+		}
+	}
 	single := len(group) == 1
 	ok := 0
 	for _, p := range group {

@@ -72,8 +72,22 @@ func (s *Store) Close() error {
 // commit, fn's transaction may be a savepoint of a larger one whose commit
 // Atomic waits for.
 func (s *Store) Atomic(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.atomic(ctx, false, fn)
+}
+
+// atomicUnsynced is Atomic with a commit that need not wait for the disk:
+// the transaction is durable against a crash of the process when it
+// returns, and against a crash of the machine once any later synced commit
+// returns (a log sync covers what the log already holds). It is for writes
+// that a synced write always follows, such as a budget reservation and its
+// settlement.
+func (s *Store) atomicUnsynced(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.atomic(ctx, true, fn)
+}
+
+func (s *Store) atomic(ctx context.Context, unsynced bool, fn func(tx store.Tx) error) error {
 	if s.group != nil {
-		return s.group.atomic(ctx, fn)
+		return s.group.atomic(ctx, unsynced, fn)
 	}
 	t, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -87,7 +101,19 @@ func (s *Store) Atomic(ctx context.Context, fn func(tx store.Tx) error) error {
 		}
 		s.wstmts.warm(misses)
 	}()
-	if err := fn(&tx{d: s.d, q: t, stmts: s.wstmts, t: t, misses: &misses}); err != nil {
+	x := &tx{d: s.d, q: t, stmts: s.wstmts, t: t, misses: &misses}
+	if unsynced {
+		q, inTx := s.d.SyncMode(true)
+		if !inTx {
+			return fmt.Errorf("%s: an unsynced commit needs group commit or a transaction-scoped sync mode", s.d.Name())
+		}
+		if q != "" {
+			if _, err := x.exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: sync mode: %w", s.d.Name(), err)
+			}
+		}
+	}
+	if err := fn(x); err != nil {
 		return err
 	}
 	done = true
@@ -398,8 +424,10 @@ func (s *Store) ListFixtures(ctx context.Context, account, kind string) ([]store
 }
 
 // Reserve implements store.Tx.
+// The reservation commits unsynced (see atomicUnsynced): the settlement that
+// follows it is synced.
 func (s *Store) Reserve(ctx context.Context, r store.Reservation) error {
-	return s.Atomic(ctx, func(tx store.Tx) error { return tx.Reserve(ctx, r) })
+	return s.atomicUnsynced(ctx, func(tx store.Tx) error { return tx.Reserve(ctx, r) })
 }
 
 // Settle implements store.Tx.
