@@ -3,9 +3,13 @@
 // store/postgres in store/sqlstore; this package opens the database and
 // holds the SQLite schema.
 //
-// The database runs in WAL mode with foreign keys on, synchronous=FULL (a
-// commit syncs the log before it returns; only a budget reservation, which
-// a synced settlement follows, commits with NORMAL) and a busy timeout. Writes go through a pool of one connection whose transactions
+// The database runs in WAL mode with foreign keys on and a busy timeout.
+// A write returns once its commit is in the log and the log is synced to
+// disk: the writer commits in synchronous=NORMAL mode and the log is synced
+// by the store after the write lock is released, once for every commit
+// before it, so that the next group of writes need not wait for the disk.
+// Only a budget reservation, which a synced settlement follows, returns
+// before the sync. Writes go through a pool of one connection whose transactions
 // start with BEGIN IMMEDIATE, so a transaction holds the write lock from its
 // first statement: a read followed by a write in Atomic never has to upgrade
 // its lock, and audit appends are serialized without further locking, also
@@ -27,6 +31,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -47,6 +52,16 @@ var migrationFiles embed.FS
 type DB struct {
 	*sqlstore.Store
 	write *sql.DB
+	wal   *walSyncer
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	err := db.Store.Close()
+	if werr := db.wal.close(); werr != nil && err == nil {
+		err = fmt.Errorf("sqlite: close log: %w", werr)
+	}
+	return err
 }
 
 var _ store.Store = (*DB)(nil)
@@ -82,7 +97,67 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &DB{Store: sqlstore.New(dialect{}, write, read, sqlstore.Options{GroupCommit: true}), write: write}, nil
+	wal := &walSyncer{path: abs + "-wal"}
+	return &DB{Store: sqlstore.New(dialect{}, write, read, sqlstore.Options{GroupCommit: true, SyncLog: wal.sync}),
+		write: write, wal: wal}, nil
+}
+
+// walSyncer syncs the write-ahead log file. SQLite's FULL mode syncs it
+// inside the commit, holding the write lock across the disk's wait; the
+// store commits in NORMAL mode and syncs here instead, after the lock is
+// released. One fsync covers every frame written to the file before it, and
+// a frame the log no longer holds was checkpointed into the database file,
+// which NORMAL mode syncs before the log restarts.
+type walSyncer struct {
+	path  string
+	mu    sync.Mutex
+	f     *os.File
+	syncs int // how many syncs succeeded, under mu
+}
+
+// sync syncs the log, opening it (again, if SQLite replaced it, which it
+// does only after a checkpoint of all of it) as needed.
+func (w *walSyncer) sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		cur, err1 := os.Stat(w.path)
+		held, err2 := w.f.Stat()
+		if err1 != nil || err2 != nil || !os.SameFile(cur, held) {
+			w.f.Close()
+			w.f = nil
+		}
+	}
+	if w.f == nil {
+		f, err := os.OpenFile(w.path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("open log: %w", err)
+		}
+		w.f = f
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("sync log: %w", err)
+	}
+	w.syncs++
+	return nil
+}
+
+// count returns how many syncs succeeded.
+func (w *walSyncer) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.syncs
+}
+
+func (w *walSyncer) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
 }
 
 // openWriter opens the pool of the one writer connection. Its first

@@ -88,50 +88,39 @@ func windowArgs(ws []store.BudgetWindow, first int) (string, []any) {
 
 // reserveExclusive is Reserve where the transaction excludes every other
 // writer (SQLite): the windows are read, checked and raised with one
-// statement each, not two per window.
+// statement each, not two per window. A window is created only the first
+// time it is reserved in.
 func (x *tx) reserveExclusive(ctx context.Context, r store.Reservation) error {
-	var ins strings.Builder
-	args := make([]any, 0, 2*len(r.Windows))
-	ins.WriteString("INSERT INTO budget_windows (scope, period) VALUES ")
-	for i, w := range r.Windows {
-		if i > 0 {
-			ins.WriteString(", ")
-		}
-		fmt.Fprintf(&ins, "($%d, $%d)", 2*i+1, 2*i+2)
-		args = append(args, w.Scope, w.Period)
-	}
-	ins.WriteString(" ON CONFLICT (scope, period) DO NOTHING")
-	if _, err := x.exec(ctx, ins.String(), args...); err != nil {
-		return x.errorf("reserve %s: windows: %w", r.ID, err)
-	}
-	in, args := windowArgs(r.Windows, 1)
-	rows, err := x.query(ctx, `SELECT scope, period, reserved, spent FROM budget_windows WHERE `+in, args...)
+	used, err := x.windowUsage(ctx, r.Windows)
 	if err != nil {
 		return x.errorf("reserve %s: windows: %w", r.ID, err)
 	}
-	used := make(map[string]int64, len(r.Windows))
-	for rows.Next() {
-		var scope, period string
-		var reserved, spent int64
-		if err := rows.Scan(&scope, &period, &reserved, &spent); err != nil {
-			rows.Close()
-			return x.errorf("reserve %s: windows: %w", r.ID, err)
-		}
-		used[scope+"/"+period] = reserved + spent
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return x.errorf("reserve %s: windows: %w", r.ID, err)
-	}
+	var missing []store.BudgetWindow
 	for _, w := range r.Windows {
 		u, ok := used[w.Key()]
 		if !ok {
-			return x.errorf("reserve %s: window %s was not created", r.ID, w.Key())
+			missing = append(missing, w)
 		}
 		if u+r.Amount > w.Limit {
 			return &store.BudgetExceededError{Window: w, Used: u, Amount: r.Amount}
 		}
 	}
-	in, args = windowArgs(r.Windows, 2)
+	if len(missing) > 0 {
+		var ins strings.Builder
+		args := make([]any, 0, 2*len(missing))
+		ins.WriteString("INSERT INTO budget_windows (scope, period) VALUES ")
+		for i, w := range missing {
+			if i > 0 {
+				ins.WriteString(", ")
+			}
+			fmt.Fprintf(&ins, "($%d, $%d)", 2*i+1, 2*i+2)
+			args = append(args, w.Scope, w.Period)
+		}
+		if _, err := x.exec(ctx, ins.String(), args...); err != nil {
+			return x.errorf("reserve %s: new windows: %w", r.ID, err)
+		}
+	}
+	in, args := windowArgs(r.Windows, 2)
 	res, err := x.exec(ctx, `UPDATE budget_windows SET reserved = reserved + $1 WHERE `+in, append([]any{r.Amount}, args...)...)
 	if err != nil {
 		return x.errorf("reserve %s: windows: %w", r.ID, err)
@@ -140,6 +129,27 @@ func (x *tx) reserveExclusive(ctx context.Context, r store.Reservation) error {
 		return x.errorf("reserve %s: raised %d of %d windows (%v)", r.ID, n, len(r.Windows), err)
 	}
 	return nil
+}
+
+// windowUsage returns what is reserved plus spent in each of ws that
+// exists, by key.
+func (x *tx) windowUsage(ctx context.Context, ws []store.BudgetWindow) (map[string]int64, error) {
+	in, args := windowArgs(ws, 1)
+	rows, err := x.query(ctx, `SELECT scope, period, reserved, spent FROM budget_windows WHERE `+in, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	used := make(map[string]int64, len(ws))
+	for rows.Next() {
+		var scope, period string
+		var reserved, spent int64
+		if err := rows.Scan(&scope, &period, &reserved, &spent); err != nil {
+			return nil, err
+		}
+		used[scope+"/"+period] = reserved + spent
+	}
+	return used, rows.Err()
 }
 
 // storeReservation inserts the row of an admitted reservation.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fleetgov/fleetgov/internal/store"
 )
@@ -36,6 +37,14 @@ type committer struct {
 	// unsynced is the sync mode the writer connection was last set to;
 	// only the leader touches it.
 	unsynced bool
+
+	// syncLog, if set, syncs the log outside the writer (Options.SyncLog).
+	syncLog func() error
+	// committed counts the groups committed; synced is the count that the
+	// last successful syncLog covers, under syncMu.
+	committed atomic.Uint64
+	syncMu    sync.Mutex
+	synced    uint64
 }
 
 // pendingTx is one Atomic call waiting for its group.
@@ -91,12 +100,53 @@ func (c *committer) lead() {
 			if len(group) == 0 {
 				continue
 			}
-			c.run(group, group[0].unsynced)
-			for _, p := range group {
-				close(p.done)
+			if c.syncLog == nil {
+				c.run(group, group[0].unsynced)
+				c.release(group)
+				continue
+			}
+			// Commit without the sync; a synced group waits for the log
+			// sync on its own goroutine while the next group writes.
+			if c.run(group, true) && !group[0].unsynced {
+				go c.syncAndRelease(group, c.committed.Add(1))
+				continue
+			}
+			c.committed.Add(1)
+			c.release(group)
+		}
+	}
+}
+
+// release lets a group's calls return.
+func (c *committer) release(group []*pendingTx) {
+	for _, p := range group {
+		close(p.done)
+	}
+}
+
+// syncAndRelease makes the group committed as the gen-th durable, syncing
+// the log unless a sync that began after that commit has already returned,
+// and lets the group's calls return. If the sync fails, every call of the
+// group that succeeded returns the failure: its commit may not survive a
+// crash of the machine.
+func (c *committer) syncAndRelease(group []*pendingTx, gen uint64) {
+	c.syncMu.Lock()
+	var err error
+	if c.synced < gen {
+		upTo := c.committed.Load() // every one of these committed before the sync
+		if err = c.syncLog(); err == nil {
+			c.synced = upTo
+		}
+	}
+	c.syncMu.Unlock()
+	if err != nil {
+		for _, p := range group {
+			if p.err == nil && p.pan == nil {
+				p.err = fmt.Errorf("%s: sync log: %w", c.s.d.Name(), err)
 			}
 		}
 	}
+	c.release(group)
 }
 
 // setSync switches the writer connection's commits to unsynced or back.
@@ -114,8 +164,9 @@ func (c *committer) setSync(unsynced bool) error {
 	return nil
 }
 
-// run runs one group in one transaction, committed unsynced if asked.
-func (c *committer) run(group []*pendingTx, unsynced bool) {
+// run runs one group in one transaction, committed unsynced if asked, and
+// reports whether anything committed.
+func (c *committer) run(group []*pendingTx, unsynced bool) (committed bool) {
 	s := c.s
 	fail := func(err error) {
 		for _, p := range group {
@@ -174,7 +225,9 @@ func (c *committer) run(group []*pendingTx, unsynced bool) {
 	}
 	if err := t.Commit(); err != nil {
 		fail(fmt.Errorf("%s: commit: %w", s.d.Name(), err))
+		return false
 	}
+	return true
 }
 
 // call runs p's function, catching a panic.

@@ -26,6 +26,12 @@ type Options struct {
 	// committer): for a backend with one writer connection whose commits
 	// sync to disk, such as SQLite.
 	GroupCommit bool
+	// SyncLog, with GroupCommit, makes every transaction committed so far
+	// durable, for instance by syncing the database's log file. Groups
+	// then commit without a sync, holding the writer only while they write,
+	// and a group of synced calls returns once a SyncLog that began after
+	// its commit has returned: the disk's wait overlaps the next group.
+	SyncLog func() error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -39,7 +45,7 @@ func New(d Dialect, write, read *sql.DB, opt Options) *Store {
 		s.rstmts = s.wstmts
 	}
 	if opt.GroupCommit {
-		s.group = &committer{s: s}
+		s.group = &committer{s: s, syncLog: opt.SyncLog}
 	}
 	return s
 }
