@@ -227,6 +227,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, kind string) {
 	}
 	c := &call{caller: caller, trace: gateway.TraceID(r), kind: kind, started: time.Now()}
 	w.Header().Set("X-Fleetgov-Trace-Id", c.trace)
+	if e := p.ownTenant(r, c); e != nil {
+		p.refuse(w, r, c, e)
+		return
+	}
 	if e := p.prepare(r, w, c); e != nil {
 		p.refuse(w, r, c, e)
 		return
@@ -236,6 +240,31 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, kind string) {
 		return
 	}
 	p.forward(w, r, c)
+}
+
+// errCrossTenant answers a call that names a tenant or namespace other than
+// its credential's. Its message is the same whatever was named, so that it
+// reveals nothing; the call is refused before its body is read.
+var errCrossTenant = &apiError{status: http.StatusForbidden, typ: "permission_error", code: "cross_tenant",
+	msg:     "a call is metered to the tenant of its credential; a request may not name another one. The attempt was recorded",
+	outcome: "refused", cross: true}
+
+// ownTenant refuses a call whose headers or query name another tenant or
+// namespace, as a cross-tenant attempt, after asking the decision core
+// about it so that the clauses that fire are recorded.
+func (p *Proxy) ownTenant(r *http.Request, c *call) *apiError {
+	for _, n := range gateway.RequestNamespaces(r) {
+		if n == "" || n == c.caller.Tenant() {
+			continue
+		}
+		e := *errCrossTenant
+		if d, err := p.g.Decide(r.Context(), c.caller, &constraint.Action{Kind: "model_call", Resource: gateway.ResourceModel,
+			TargetTenant: n, Attributes: map[string]any{"namespace": n}, TraceID: c.trace}); err == nil {
+			e.clause = gateway.Fired(d)
+		}
+		return &e
+	}
+	return nil
 }
 
 // prepare reads and validates the request and computes its worst case.
@@ -408,7 +437,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, c *call, e *apiEr
 		rec.Detail["budget"] = e.budget
 	}
 	rec.Detail["status"] = e.status
-	if len(rec.Fired) == 0 && e.status == http.StatusTooManyRequests {
+	if e.cross || (len(rec.Fired) == 0 && e.status == http.StatusTooManyRequests) {
 		rec.Contract = gateway.ResourceModel
 	}
 	if err := p.g.Refuse(r.Context(), rec, e.cross); err != nil {

@@ -703,3 +703,77 @@ func exactness(t *testing.T, st store.Store) {
 	}
 	e.noOpenReservations(t)
 }
+
+// TestNamedTenant checks that a call naming another tenant in its headers
+// or query is refused before anything is read or forwarded, answers alike
+// whether that tenant exists or not, and is audited in the caller's
+// partition and as a Cat 4 event at the platform tier; naming its own
+// tenant changes nothing.
+func TestNamedTenant(t *testing.T) {
+	e := start(t, nil)
+	key := e.Agents[refunder]
+	body := `{"model":"fleet-demo-mini","messages":[{"role":"user","content":"hello"}]}`
+	send := func(t *testing.T, query, header, value string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+modelproxy.Prefix+"/chat/completions"+query, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	platform := func() int {
+		recs, err := e.Store.ListAudit(context.Background(), store.AuditFilter{Partition: store.PlatformPartition})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range recs {
+			if r.Action == "isolation.cross_tenant" && r.Resource == "model-provider" {
+				n++
+			}
+		}
+		return n
+	}
+	_, missing := send(t, "", "X-Fleetgov-Tenant", "nosuchtenant")
+	cases := []struct{ name, query, header, value string }{
+		{"tenant header", "", "X-Fleetgov-Tenant", "support"},
+		{"namespace header", "", "X-Namespace", "research"},
+		{"query", "?namespace=support", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before, cat4, reqs := len(e.audit(t, "payments")), platform(), e.up.Requests.Load()
+			status, got := send(t, tc.query, tc.header, tc.value)
+			if status != http.StatusForbidden || !strings.Contains(got, `"cross_tenant"`) {
+				t.Fatalf("status %d %s; want 403 cross_tenant", status, got)
+			}
+			if got != missing {
+				t.Errorf("answer naming %s differs from one naming a missing tenant:\n%s\n%s", tc.value, got, missing)
+			}
+			if e.up.Requests.Load() != reqs {
+				t.Errorf("the call reached the provider")
+			}
+			recs := e.audit(t, "payments")
+			if len(recs) != before+1 || recs[len(recs)-1].Outcome != "refused" || recs[len(recs)-1].Resource != "model-provider" {
+				t.Errorf("payments' partition: %d records (was %d), want one more refused model-provider record", len(recs), before)
+			}
+			if n := platform(); n != cat4+1 {
+				t.Errorf("platform Cat 4 events: %d, want %d", n, cat4+1)
+			}
+			e.noOpenReservations(t)
+		})
+	}
+	t.Run("own tenant", func(t *testing.T) {
+		if status, got := send(t, "", "X-Fleetgov-Tenant", "payments"); status != http.StatusOK {
+			t.Errorf("naming its own tenant: %d %s, want 200", status, got)
+		}
+	})
+}
