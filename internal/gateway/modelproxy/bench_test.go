@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -43,10 +45,12 @@ func benchRequest() []byte {
 
 // BenchmarkGateway measures the model proxy's overhead: 1 KiB non-streaming
 // chat completions through the gateway (agent key checked, decision core,
-// budget reserved and settled in SQLite with synchronous=FULL, the call
-// audited durably) against the same loopback upstream called directly, in
-// the same run. Saturation: 16 closed-loop clients; latency: an open loop
-// at 1,000 requests/s.
+// budget reserved and settled in SQLite, the call audited durably, its log
+// synced before the answer) against the same loopback upstream called
+// directly, in the same run, and against a bare httputil.ReverseProxy in
+// front of it, which governs nothing: the floor of any proxy's cost here.
+// Saturation: 16 closed-loop clients; latency: an open loop at 1,000
+// requests/s.
 func BenchmarkGateway(b *testing.B) {
 	prev := gctune.Current()
 	gctune.Apply()
@@ -84,10 +88,19 @@ func BenchmarkGateway(b *testing.B) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}
+	// A bare reverse proxy in front of the same upstream, with no
+	// governance at all: how much of the gateway's cost is the extra hop.
+	target, _ := url.Parse(up.URL)
+	rp := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256},
+	})
+	b.Cleanup(rp.Close)
 	direct := func() bool { return call(up.URL+"/v1/chat/completions", upstreamKey) }
+	bare := func() bool { return call(rp.URL+"/v1/chat/completions", upstreamKey) }
 	key := e.Agents[refunder]
 	gateway := func() bool { return call(gw.URL+modelproxy.Prefix+"/chat/completions", key) }
-	if !direct() || !gateway() {
+	if !direct() || !bare() || !gateway() {
 		b.Fatal("a warm-up call failed")
 	}
 
@@ -119,7 +132,9 @@ func BenchmarkGateway(b *testing.B) {
 		}
 	}
 	b.Run("peer=direct/saturation", saturate(direct))
+	b.Run("peer=reverseproxy/saturation", saturate(bare))
 	b.Run("gateway/saturation", saturate(gateway))
 	b.Run("peer=direct/rate=1000", rate(direct))
+	b.Run("peer=reverseproxy/rate=1000", rate(bare))
 	b.Run("gateway/rate=1000", rate(gateway))
 }
