@@ -81,11 +81,13 @@ type Gateway struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu      sync.Mutex
-	digest  string            // the fleet digest the secrets below were read for
-	held    []string          // secrets the platform holds (provider keys, upstream credentials)
-	keys    map[string]string // provider ID → its key
-	keyless map[string]string // provider ID → why it has no key
+	mu       sync.Mutex
+	digest   string            // the fleet digest the secrets below were read for
+	held     []string          // secrets the platform holds (provider keys, upstream credentials)
+	keys     map[string]string // provider ID → its key
+	keyless  map[string]string // provider ID → why it has no key
+	creds    map[string]string // server ID + "\x00" + tenant ID → upstream credential
+	credless map[string]string // server ID + "\x00" + tenant ID → why it has none
 }
 
 // Options configures a Gateway.
@@ -358,6 +360,7 @@ func (g *Gateway) readSecrets() {
 	}
 	var held []string
 	keys, keyless := map[string]string{}, map[string]string{}
+	creds, credless := map[string]string{}, map[string]string{}
 	gw := &repo.Config.Gateway
 	for _, p := range gw.Providers {
 		if p.URL == fleet.BuiltinDemo {
@@ -378,14 +381,32 @@ func (g *Gateway) readSecrets() {
 			if t.Credential == nil {
 				continue
 			}
-			if v, err := ReadSecret(t.Credential.Env, t.Credential.File); err != nil {
-				g.log.Warn("gateway upstream credential unavailable", "server", s.ID, logKeyTenant, tid, logKeyErr, err)
-			} else if v != "" {
+			k := s.ID + "\x00" + tid
+			switch v, err := ReadSecret(t.Credential.Env, t.Credential.File); {
+			case err != nil:
+				credless[k] = err.Error()
+				g.log.Warn("gateway upstream credential unavailable: calls go upstream without one", "server", s.ID, logKeyTenant, tid, logKeyErr, err)
+			case v == "":
+				credless[k] = "empty"
+				g.log.Warn("gateway upstream credential unavailable: calls go upstream without one", "server", s.ID, logKeyTenant, tid, logKeyErr, "empty")
+			default:
+				creds[k] = v
 				held = append(held, v)
 			}
 		}
 	}
-	g.digest, g.held, g.keys, g.keyless = repo.Digest, held, keys, keyless
+	g.digest, g.held, g.keys, g.keyless, g.creds, g.credless = repo.Digest, held, keys, keyless, creds, credless
+}
+
+// UpstreamCredential returns the credential the gateway injects for tenant
+// on MCP server; why says why one that fleet.yaml names is unavailable.
+// Both are empty where fleet.yaml names none.
+func (g *Gateway) UpstreamCredential(server, tenant string) (value, why string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.readSecrets()
+	k := server + "\x00" + tenant
+	return g.creds[k], g.credless[k]
 }
 
 // heldSecrets returns the secrets the platform holds for the fleet repo in

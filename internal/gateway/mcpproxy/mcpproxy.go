@@ -54,7 +54,6 @@ type Proxy struct {
 	servers  map[string]*mcp.Server // downstream, by server id
 	pool     map[poolKey]*upstream
 	demos    map[string]http.Handler
-	warned   map[string]bool
 	shutdown bool
 }
 
@@ -67,7 +66,7 @@ func New(g *gateway.Gateway, opt Options) *Proxy {
 		opt.Transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
 	p := &Proxy{g: g, log: g.Logger(), opt: opt, servers: map[string]*mcp.Server{}, pool: map[poolKey]*upstream{},
-		demos: map[string]http.Handler{}, warned: map[string]bool{}}
+		demos: map[string]http.Handler{}}
 	// Stateless: every HTTP request is authenticated and decided on its own,
 	// so there is no session to hijack or to outlive a revoked key, and
 	// clients of both protocol eras (initialize, and 2026-07-28) are served.

@@ -16,7 +16,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/fleetgov/fleetgov/internal/fleet"
-	"github.com/fleetgov/fleetgov/internal/gateway"
 	"github.com/fleetgov/fleetgov/internal/gateway/inproc"
 )
 
@@ -302,8 +301,8 @@ func deadline(parent, ctx context.Context, err error) error {
 }
 
 // credential returns the header and value the gateway injects upstream for
-// a tenant. A credential that cannot be read injects nothing, with a
-// warning logged once.
+// a tenant. A credential that cannot be read injects nothing; the gateway
+// warns of it once, when it reads the fleet repo's secrets.
 func (p *Proxy) credential(srv fleet.MCPServer, tenant string) (header, value string) {
 	c := srv.Tenants[tenant].Credential
 	if c == nil {
@@ -313,20 +312,8 @@ func (p *Proxy) credential(srv fleet.MCPServer, tenant string) (header, value st
 	if header == "" {
 		header = "Authorization"
 	}
-	v, err := gateway.ReadSecret(c.Env, c.File)
-	if err != nil || v == "" {
-		why := "empty"
-		if err != nil {
-			why = err.Error()
-		}
-		key := srv.ID + "\x00" + tenant + "\x00" + why
-		p.mu.Lock()
-		first := !p.warned[key]
-		p.warned[key] = true
-		p.mu.Unlock()
-		if first {
-			p.log.Warn("MCP upstream credential unavailable: calls go upstream without one", logKeyServer, srv.ID, logKeyTenant, tenant, logKeyErr, why)
-		}
+	v, _ := p.g.UpstreamCredential(srv.ID, tenant)
+	if v == "" {
 		return header, ""
 	}
 	if strings.EqualFold(header, "Authorization") {
