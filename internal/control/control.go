@@ -88,6 +88,7 @@ type Plane struct {
 	fleet    atomic.Pointer[fleetState]
 
 	policies sync.Map // agent ID → *cachedPolicy
+	excs     exceptionCache
 }
 
 type fleetState struct {

@@ -413,3 +413,45 @@ func TestReleasedVersionIsImmutable(t *testing.T) {
 		t.Fatalf("New over the restored version = %v", err)
 	}
 }
+
+// TestExceptionExpiryWhileCached: the tenant's exceptions are cached
+// between decisions; one that expires while cached stops applying at its
+// instant, and one granted while cached applies at the next decision.
+func TestExceptionExpiryWhileCached(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	f.register(t, tenant("payments"), "payments/refund-executor.md")
+	const agent = "payments.refund-executor"
+	limit := func(v float64) *float64 { return &v }
+	call := &constraint.Action{Kind: "model_call", Model: "gpt-4o-mini", EstimatedCostUSD: 0.08}
+	outcome := func() decision.Outcome {
+		t.Helper()
+		ev, err := f.plane.Evaluate(ctx, tenant("payments"), agent, call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.Outcome
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want decision.Outcome
+	}{
+		{"no exception", func() {}, decision.Deny},
+		{"granted, expiring in 500ms", func() {
+			if _, err := f.plane.CreateException(ctx, tenant("payments"), ExceptionRequest{Clause: "payments.cost-per-claim", Tenant: "payments",
+				Agent: agent, Limit: limit(0.10), Reason: "month-end claim spike", ExpiresAt: f.now.Add(500 * time.Millisecond)}); err != nil {
+				t.Fatal(err)
+			}
+		}, decision.Allow},
+		{"400ms on, still in force", func() { f.now = f.now.Add(400 * time.Millisecond) }, decision.Allow},
+		{"200ms more, expired", func() { f.now = f.now.Add(200 * time.Millisecond) }, decision.Deny},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := outcome(); got != s.want {
+			t.Errorf("%s: Evaluate = %s, want %s", s.name, got, s.want)
+		}
+	}
+}

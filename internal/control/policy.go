@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fleetgov/fleetgov/internal/auth"
@@ -126,17 +127,66 @@ func (p *Plane) policyFor(ctx context.Context, a store.Agent) (*cachedPolicy, er
 // activeExceptions returns the exceptions in force for an agent: its own and
 // its tenant's tenant-wide ones.
 func (p *Plane) activeExceptions(ctx context.Context, a store.Agent, now time.Time) ([]store.Exception, error) {
-	all, err := p.st.ListExceptions(ctx, store.ExceptionFilter{TenantID: a.TenantID, ActiveAt: now})
+	all, err := p.tenantExceptions(ctx, a.TenantID, now)
 	if err != nil {
-		return nil, wrapStore("list exceptions", err)
+		return nil, err
 	}
 	out := []store.Exception{}
 	for _, e := range all {
-		if e.AgentID == "" || e.AgentID == a.ID {
+		if (e.AgentID == "" || e.AgentID == a.ID) && exceptionActive(e, now) {
 			out = append(out, e)
 		}
 	}
 	return out, nil
+}
+
+// exceptionCacheTTL bounds how long a tenant's exceptions are used without
+// a look at the store: how late an exception granted or revoked by another
+// process sharing the store takes effect here. Changes through this
+// process's store take effect at once, and expiries at their instant.
+const exceptionCacheTTL = time.Second
+
+// exceptionCache holds each tenant's exceptions that were active when read.
+type exceptionCache struct {
+	mu sync.Mutex
+	m  map[string]cachedExceptions
+}
+
+type cachedExceptions struct {
+	gen  uint64    // the store's Generation before the read
+	read time.Time // the instant they were active at
+	list []store.Exception
+}
+
+// tenantExceptions returns the tenant's exceptions active at now, and
+// perhaps some that ended since (exceptionActive tells), from the cache
+// when current. An exception active at now was active when the cache was
+// read unless it was granted since, which moves the generation on.
+func (p *Plane) tenantExceptions(ctx context.Context, tenant string, now time.Time) ([]store.Exception, error) {
+	gen := p.st.Generation()
+	p.excs.mu.Lock()
+	c, ok := p.excs.m[tenant]
+	p.excs.mu.Unlock()
+	if ok && c.gen == gen && !now.Before(c.read) && now.Sub(c.read) < exceptionCacheTTL {
+		return c.list, nil
+	}
+	all, err := p.st.ListExceptions(ctx, store.ExceptionFilter{TenantID: tenant, ActiveAt: now})
+	if err != nil {
+		return nil, wrapStore("list exceptions", err)
+	}
+	p.excs.mu.Lock()
+	if p.excs.m == nil {
+		p.excs.m = map[string]cachedExceptions{}
+	}
+	p.excs.m[tenant] = cachedExceptions{gen: gen, read: now, list: all}
+	p.excs.mu.Unlock()
+	return all, nil
+}
+
+// exceptionActive reports whether e is in force at t: not revoked at or
+// before t, and not expired at t (store.ExceptionFilter.ActiveAt).
+func exceptionActive(e store.Exception, t time.Time) bool {
+	return (e.RevokedAt.IsZero() || e.RevokedAt.After(t)) && (e.ExpiresAt.IsZero() || e.ExpiresAt.After(t))
 }
 
 func (p *Plane) view(a store.Agent, s *spec.Spec, eff *constraint.Effective, excs []store.Exception) *ConstraintsView {

@@ -16,6 +16,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -81,6 +82,8 @@ type Gateway struct {
 	log   *slog.Logger
 	now   func() time.Time
 
+	auth authCache
+
 	mu       sync.Mutex
 	digest   string            // the fleet digest the secrets below were read for
 	held     []string          // secrets the platform holds (provider keys, upstream credentials)
@@ -126,16 +129,39 @@ func (g *Gateway) Config() *fleet.Gateway { return &g.plane.Repo().Config.Gatewa
 // Authenticate resolves the request's bearer credential. Agent keys and
 // tenant tokens authenticate; the platform admin token does not (the
 // gateway serves agents, and the platform has no tenant to act as).
+//
+// What a credential authenticates as is cached for authCacheTTL, keyed by
+// the credential's hash. A change made through this process's store
+// (a revoked credential, a changed or retired agent, a tenant sync) or a
+// new fleet repo empties the cache at once; a change another process
+// makes to a shared store takes effect within authCacheTTL. Unknown and
+// revoked credentials are never cached.
 func (g *Gateway) Authenticate(r *http.Request) (Caller, error) {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok {
 		tok = r.Header.Get("X-Api-Key")
 	}
+	tok = strings.TrimSpace(tok)
 	if tok == "" {
 		return Caller{}, ErrUnauthenticated
 	}
-	pr, err := g.plane.Authenticate(r.Context(), tok)
+	key := sha256.Sum256([]byte(tok))
+	gen, repo, now := g.st.Generation(), g.plane.Repo(), g.now()
+	if c, ok := g.auth.get(key, gen, repo, now); ok {
+		return c, nil
+	}
+	c, err := g.authenticate(r.Context(), tok)
+	if err != nil {
+		return Caller{}, err
+	}
+	g.auth.put(key, c, gen, repo, now)
+	return c, nil
+}
+
+// authenticate resolves a credential in the store.
+func (g *Gateway) authenticate(ctx context.Context, tok string) (Caller, error) {
+	pr, err := g.plane.Authenticate(ctx, tok)
 	if errors.Is(err, auth.ErrUnauthenticated) {
 		return Caller{}, ErrUnauthenticated
 	}
@@ -145,7 +171,7 @@ func (g *Gateway) Authenticate(r *http.Request) (Caller, error) {
 	c := Caller{Principal: pr}
 	switch pr.Kind {
 	case store.KindAgent:
-		a, err := g.st.GetAgent(r.Context(), pr.AgentID)
+		a, err := g.st.GetAgent(ctx, pr.AgentID)
 		if errors.Is(err, store.ErrNotFound) {
 			return Caller{}, ErrUnauthenticated
 		}

@@ -34,6 +34,11 @@ type Store interface {
 	// Atomic runs fn in one transaction. If fn returns an error, nothing fn
 	// wrote is kept and that error is returned.
 	Atomic(ctx context.Context, fn func(tx Tx) error) error
+	// Generation counts the transactions through this Store value that
+	// changed credentials, agents, tenants or exceptions, each counted once
+	// it has ended. A cache of any of these is current while the count
+	// stands, except for changes other processes make.
+	Generation() uint64
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

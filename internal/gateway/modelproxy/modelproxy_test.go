@@ -25,6 +25,7 @@ import (
 	"github.com/fleetgov/fleetgov/internal/gateway/gatewaytest"
 	"github.com/fleetgov/fleetgov/internal/gateway/modelproxy"
 	"github.com/fleetgov/fleetgov/internal/store"
+	"github.com/fleetgov/fleetgov/internal/store/sqlite"
 )
 
 // upstreamKey is the provider key the gateway holds; agents never see it.
@@ -776,4 +777,70 @@ func TestNamedTenant(t *testing.T) {
 			t.Errorf("naming its own tenant: %d %s, want 200", status, got)
 		}
 	})
+}
+
+// TestRevocationTakesEffect revokes agent keys that have been used, so
+// that the gateway holds them in its credential cache: a revocation through
+// this process's store takes effect at the next call; one through another
+// store on the same SQLite file (another process) within the cache's TTL.
+func TestRevocationTakesEffect(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fleetgov.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	other, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	ge := gatewaytest.Start(t, gatewaytest.Options{Store: st, Now: now})
+	srv := httptest.NewServer(modelproxy.New(ge.Gateway, modelproxy.Options{}).Handler())
+	t.Cleanup(srv.Close)
+	list := func(key string) int {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+modelproxy.Prefix+"/models", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	revoke := func(via store.Store, agent string) {
+		creds, err := via.ListCredentials(ctx, store.CredentialFilter{AgentID: agent})
+		if err != nil || len(creds) != 1 {
+			t.Fatalf("credentials of %s: %v, %v", agent, creds, err)
+		}
+		if err := via.RevokeCredential(ctx, creds[0].ID, now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name  string
+		agent string
+		via   store.Store
+		wait  time.Duration // how far the clock moves before the call
+	}{
+		{"this process", refunder, st, 0},
+		{"another process, within the TTL", guardian, other, 1100 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		key := ge.Agents[tc.agent]
+		for range 3 {
+			if got := list(key); got != http.StatusOK {
+				t.Fatalf("%s: before revocation: %d, want 200", tc.name, got)
+			}
+		}
+		revoke(tc.via, tc.agent)
+		clock.Add(int64(tc.wait))
+		if got := list(key); got != http.StatusUnauthorized {
+			t.Errorf("%s: after revocation: %d, want 401", tc.name, got)
+		}
+	}
 }

@@ -43,6 +43,7 @@ func scanRevision(sc scanner) (store.SpecRevision, error) {
 }
 
 func (x *tx) PutAgent(ctx context.Context, a store.Agent, rev store.SpecRevision) error {
+	x.touchCached()
 	switch rev.AgentID {
 	case "":
 		rev.AgentID = a.ID
@@ -114,6 +115,7 @@ func (x *tx) ListAgents(ctx context.Context, f store.AgentFilter) ([]store.Agent
 }
 
 func (x *tx) SetAgentStatus(ctx context.Context, id string, status store.AgentStatus, at time.Time) error {
+	x.touchCached()
 	ok, err := x.execOne(ctx, `UPDATE agents SET status = $2, updated_at = $3 WHERE id = $1`,
 		id, string(status), x.time(at))
 	if err != nil {

@@ -87,69 +87,56 @@ func windowArgs(ws []store.BudgetWindow, first int) (string, []any) {
 }
 
 // reserveExclusive is Reserve where the transaction excludes every other
-// writer (SQLite): the windows are read, checked and raised with one
-// statement each, not two per window. A window is created only the first
-// time it is reserved in.
+// writer (SQLite): one statement creates the windows not yet used and
+// raises every window, returning each one's new total, and the totals are
+// checked against the limits after. A reservation that does not fit is
+// undone with a second statement; a window it created is left empty, which
+// is the same as none (BudgetUsage answers zeros for both). No other writer
+// can see the raised totals in between.
 func (x *tx) reserveExclusive(ctx context.Context, r store.Reservation) error {
-	used, err := x.windowUsage(ctx, r.Windows)
+	var q strings.Builder
+	args := make([]any, 0, 1+2*len(r.Windows))
+	args = append(args, r.Amount)
+	q.WriteString("INSERT INTO budget_windows (scope, period, reserved) VALUES ")
+	for i, w := range r.Windows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "($%d, $%d, $1)", 2*i+2, 2*i+3)
+		args = append(args, w.Scope, w.Period)
+	}
+	q.WriteString(" ON CONFLICT (scope, period) DO UPDATE SET reserved = budget_windows.reserved + excluded.reserved" +
+		" RETURNING scope, period, reserved + spent")
+	rows, err := x.query(ctx, q.String(), args...)
 	if err != nil {
 		return x.errorf("reserve %s: windows: %w", r.ID, err)
 	}
-	var missing []store.BudgetWindow
-	for _, w := range r.Windows {
-		u, ok := used[w.Key()]
-		if !ok {
-			missing = append(missing, w)
+	used := make(map[string]int64, len(r.Windows))
+	for rows.Next() {
+		var scope, period string
+		var total int64
+		if err := rows.Scan(&scope, &period, &total); err != nil {
+			rows.Close()
+			return x.errorf("reserve %s: windows: %w", r.ID, err)
 		}
-		if u+r.Amount > w.Limit {
+		used[scope+"/"+period] = total - r.Amount
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return x.errorf("reserve %s: windows: %w", r.ID, err)
+	}
+	if len(used) != len(r.Windows) {
+		return x.errorf("reserve %s: raised %d of %d windows", r.ID, len(used), len(r.Windows))
+	}
+	for _, w := range r.Windows {
+		if u := used[w.Key()]; u+r.Amount > w.Limit {
+			in, wargs := windowArgs(r.Windows, 2)
+			if _, err := x.exec(ctx, `UPDATE budget_windows SET reserved = reserved - $1 WHERE `+in, append([]any{r.Amount}, wargs...)...); err != nil {
+				return x.errorf("reserve %s: undo windows: %w", r.ID, err)
+			}
 			return &store.BudgetExceededError{Window: w, Used: u, Amount: r.Amount}
 		}
 	}
-	if len(missing) > 0 {
-		var ins strings.Builder
-		args := make([]any, 0, 2*len(missing))
-		ins.WriteString("INSERT INTO budget_windows (scope, period) VALUES ")
-		for i, w := range missing {
-			if i > 0 {
-				ins.WriteString(", ")
-			}
-			fmt.Fprintf(&ins, "($%d, $%d)", 2*i+1, 2*i+2)
-			args = append(args, w.Scope, w.Period)
-		}
-		if _, err := x.exec(ctx, ins.String(), args...); err != nil {
-			return x.errorf("reserve %s: new windows: %w", r.ID, err)
-		}
-	}
-	in, args := windowArgs(r.Windows, 2)
-	res, err := x.exec(ctx, `UPDATE budget_windows SET reserved = reserved + $1 WHERE `+in, append([]any{r.Amount}, args...)...)
-	if err != nil {
-		return x.errorf("reserve %s: windows: %w", r.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n != int64(len(r.Windows)) {
-		return x.errorf("reserve %s: raised %d of %d windows (%v)", r.ID, n, len(r.Windows), err)
-	}
 	return nil
-}
-
-// windowUsage returns what is reserved plus spent in each of ws that
-// exists, by key.
-func (x *tx) windowUsage(ctx context.Context, ws []store.BudgetWindow) (map[string]int64, error) {
-	in, args := windowArgs(ws, 1)
-	rows, err := x.query(ctx, `SELECT scope, period, reserved, spent FROM budget_windows WHERE `+in, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	used := make(map[string]int64, len(ws))
-	for rows.Next() {
-		var scope, period string
-		var reserved, spent int64
-		if err := rows.Scan(&scope, &period, &reserved, &spent); err != nil {
-			return nil, err
-		}
-		used[scope+"/"+period] = reserved + spent
-	}
-	return used, rows.Err()
 }
 
 // storeReservation inserts the row of an admitted reservation.
@@ -201,17 +188,22 @@ func (x *tx) Settle(ctx context.Context, id string, actual int64, at time.Time) 
 	if actual < 0 {
 		return x.errorf("settle %s: negative cost %d", id, actual)
 	}
-	r, err := x.GetReservation(ctx, id)
-	if err != nil {
-		return x.errorf("settle: %w", err)
+	var r store.Reservation
+	var ws string
+	err := x.queryRow(ctx, `UPDATE budget_reservations SET settled_at = $2, actual = $3
+		WHERE id = $1 AND settled_at IS NULL RETURNING amount, windows`, id, x.time(at), actual).Scan(&r.Amount, &ws)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Not open: unknown, or settled before.
+		if _, gerr := x.GetReservation(ctx, id); gerr != nil {
+			return x.errorf("settle: %w", gerr)
+		}
+		return x.errorf("settle %s: already settled: %w", id, store.ErrConflict)
 	}
-	ok, err := x.execOne(ctx, `UPDATE budget_reservations SET settled_at = $2, actual = $3
-		WHERE id = $1 AND settled_at IS NULL`, id, x.time(at), actual)
 	if err != nil {
 		return x.errorf("settle %s: %w", id, err)
 	}
-	if !ok {
-		return x.errorf("settle %s: already settled: %w", id, store.ErrConflict)
+	if r.Windows, err = decodeWindows(ws); err != nil {
+		return x.errorf("settle %s: %w", id, err)
 	}
 	if x.d.ExclusiveWrites() {
 		in, args := windowArgs(r.Windows, 3)
@@ -246,14 +238,25 @@ func scanReservation(sc scanner) (store.Reservation, error) {
 	if err := sc.Scan(&r.ID, &r.Tenant, &r.Agent, &r.Amount, &ws, timeCol{&r.CreatedAt}, timeCol{&r.SettledAt}, &r.Actual); err != nil {
 		return store.Reservation{}, err
 	}
-	var stored []storedWindow
-	if err := json.Unmarshal([]byte(ws), &stored); err != nil {
-		return store.Reservation{}, fmt.Errorf("reservation %s: windows: %w", r.ID, err)
+	ws2, err := decodeWindows(ws)
+	if err != nil {
+		return store.Reservation{}, fmt.Errorf("reservation %s: %w", r.ID, err)
 	}
-	for _, w := range stored {
-		r.Windows = append(r.Windows, store.BudgetWindow(w))
-	}
+	r.Windows = ws2
 	return r, nil
+}
+
+// decodeWindows decodes a reservation row's windows.
+func decodeWindows(s string) ([]store.BudgetWindow, error) {
+	var stored []storedWindow
+	if err := json.Unmarshal([]byte(s), &stored); err != nil {
+		return nil, fmt.Errorf("windows: %w", err)
+	}
+	out := make([]store.BudgetWindow, len(stored))
+	for i, w := range stored {
+		out[i] = store.BudgetWindow(w)
+	}
+	return out, nil
 }
 
 func (x *tx) GetReservation(ctx context.Context, id string) (store.Reservation, error) {

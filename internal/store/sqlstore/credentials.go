@@ -68,6 +68,7 @@ func (x *tx) ListCredentials(ctx context.Context, f store.CredentialFilter) ([]s
 }
 
 func (x *tx) RevokeCredential(ctx context.Context, id string, at time.Time) error {
+	x.touchCached()
 	if at.IsZero() {
 		return x.errorf("revoke credential %s: zero time", id)
 	}

@@ -27,6 +27,7 @@ func scanException(sc scanner) (store.Exception, error) {
 }
 
 func (x *tx) CreateException(ctx context.Context, e store.Exception) error {
+	x.touchCached()
 	var limit any
 	if e.Limit != nil {
 		limit = *e.Limit
@@ -85,6 +86,7 @@ func (x *tx) ListExceptions(ctx context.Context, f store.ExceptionFilter) ([]sto
 }
 
 func (x *tx) RevokeException(ctx context.Context, id, by string, at time.Time) error {
+	x.touchCached()
 	if at.IsZero() {
 		return x.errorf("revoke exception %s: zero time", id)
 	}

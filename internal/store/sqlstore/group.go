@@ -187,8 +187,12 @@ func (c *committer) run(group []*pendingTx, unsynced bool) (committed bool) {
 		return
 	}
 	var misses []string
-	defer func() { s.wstmts.warm(misses) }()
-	x := &tx{d: s.d, q: t, stmts: s.wstmts, t: t, misses: &misses}
+	var cachedChanged bool
+	defer func() {
+		s.countChange(&cachedChanged)
+		s.wstmts.warm(misses)
+	}()
+	x := &tx{d: s.d, q: t, stmts: s.wstmts, t: t, misses: &misses, cachedChanged: &cachedChanged}
 	if q, inTx := s.d.SyncMode(unsynced); inTx && q != "" {
 		if _, err := x.exec(context.Background(), q); err != nil {
 			_ = t.Rollback()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetgov/fleetgov/internal/store"
@@ -18,6 +19,20 @@ type Store struct {
 	wstmts *stmtCache
 	rstmts *stmtCache
 	group  *committer // nil: each Atomic is a transaction of its own
+	// gen counts the transactions that changed credentials, agents,
+	// tenants or exceptions, counted once each has ended.
+	gen atomic.Uint64
+}
+
+// Generation implements store.Store.
+func (s *Store) Generation() uint64 { return s.gen.Load() }
+
+// countChange counts a transaction that changed what Generation covers; it
+// runs once the transaction has ended, committed or not.
+func (s *Store) countChange(changed *bool) {
+	if *changed {
+		s.gen.Add(1)
+	}
 }
 
 // Options tunes a Store.
@@ -100,14 +115,16 @@ func (s *Store) atomic(ctx context.Context, unsynced bool, fn func(tx store.Tx) 
 		return fmt.Errorf("%s: begin: %w", s.d.Name(), err)
 	}
 	var misses []string
+	var cachedChanged bool
 	done := false
 	defer func() {
 		if !done {
 			_ = t.Rollback() // the error that matters is fn's, or the panic
 		}
+		s.countChange(&cachedChanged)
 		s.wstmts.warm(misses)
 	}()
-	x := &tx{d: s.d, q: t, stmts: s.wstmts, t: t, misses: &misses}
+	x := &tx{d: s.d, q: t, stmts: s.wstmts, t: t, misses: &misses, cachedChanged: &cachedChanged}
 	if unsynced {
 		q, inTx := s.d.SyncMode(true)
 		if !inTx {

@@ -31,6 +31,7 @@ func scanTenant(sc scanner) (store.Tenant, error) {
 }
 
 func (x *tx) SyncTenants(ctx context.Context, tenants []store.Tenant, at time.Time) error {
+	x.touchCached()
 	if at.IsZero() {
 		return x.errorf("sync tenants: zero time")
 	}

@@ -26,6 +26,19 @@ type tx struct {
 	// once it has ended: preparing takes a connection of the pool, which
 	// may be the one the transaction holds.
 	misses *[]string
+	// cachedChanged, in a transaction, is set by a write to credentials,
+	// agents, tenants or exceptions, which the gateway and the control plane
+	// cache; the Store counts the change once the transaction has ended
+	// (Store.Generation).
+	cachedChanged *bool
+}
+
+// touchCached marks the transaction as changing what the gateway and the
+// control plane cache (see Store.Generation).
+func (x *tx) touchCached() {
+	if x.cachedChanged != nil {
+		*x.cachedChanged = true
+	}
 }
 
 // stmt returns the prepared statement of a query, in the transaction if
