@@ -21,6 +21,7 @@ import (
 	"github.com/fleetgov/fleetgov/internal/gateway/gatewaytest"
 	"github.com/fleetgov/fleetgov/internal/gateway/modelproxy"
 	"github.com/fleetgov/fleetgov/internal/gctune"
+	"github.com/fleetgov/fleetgov/internal/store"
 )
 
 // benchUpstream is a loopback OpenAI-compatible upstream at its fastest: it
@@ -96,11 +97,29 @@ func BenchmarkGateway(b *testing.B) {
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256},
 	})
 	b.Cleanup(rp.Close)
+	// The same bare proxy that also makes one audit record durable in a
+	// SQLite store of its own before it answers: the floor of any gateway
+	// that keeps its audit log durable before answering, on this disk.
+	auditDB := gatewaytest.SQLite(b)
+	rec := store.AuditRecord{Partition: "bench", Actor: "agent:bench", Action: "gateway.model.chat", Object: "fleet-demo-mini",
+		Outcome: "allow", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Detail: []byte(`{"kind":"chat","input_tokens":262,"output_tokens":60}`)}
+	rpAudit := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256},
+		ModifyResponse: func(resp *http.Response) error {
+			r := rec
+			r.Time = time.Now()
+			_, err := auditDB.AppendAudit(resp.Request.Context(), r)
+			return err
+		},
+	})
+	b.Cleanup(rpAudit.Close)
 	direct := func() bool { return call(up.URL+"/v1/chat/completions", upstreamKey) }
 	bare := func() bool { return call(rp.URL+"/v1/chat/completions", upstreamKey) }
+	durable := func() bool { return call(rpAudit.URL+"/v1/chat/completions", upstreamKey) }
 	key := e.Agents[refunder]
 	gateway := func() bool { return call(gw.URL+modelproxy.Prefix+"/chat/completions", key) }
-	if !direct() || !bare() || !gateway() {
+	if !direct() || !bare() || !durable() || !gateway() {
 		b.Fatal("a warm-up call failed")
 	}
 
@@ -133,8 +152,10 @@ func BenchmarkGateway(b *testing.B) {
 	}
 	b.Run("peer=direct/saturation", saturate(direct))
 	b.Run("peer=reverseproxy/saturation", saturate(bare))
+	b.Run("peer=reverseproxy+durable-audit/saturation", saturate(durable))
 	b.Run("gateway/saturation", saturate(gateway))
 	b.Run("peer=direct/rate=1000", rate(direct))
 	b.Run("peer=reverseproxy/rate=1000", rate(bare))
+	b.Run("peer=reverseproxy+durable-audit/rate=1000", rate(durable))
 	b.Run("gateway/rate=1000", rate(gateway))
 }
