@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -88,38 +87,12 @@ func (a answer) errorCode() (code, field string) {
 // JSON body (a string is sent as is) and extra headers.
 func (e *env) do(t *testing.T, who, method, path string, body any, hdr ...string) answer {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, e.srv.URL+vector.Prefix+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var tok string
 	if who != "" {
-		req.Header.Set("Authorization", "Bearer "+e.token(t, who))
+		tok = e.token(t, who)
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return answer{status: res.StatusCode, body: b}
+	status, b := gatewaytest.Do(t, method, e.srv.URL+vector.Prefix+path, tok, body, hdr...)
+	return answer{status: status, body: b}
 }
 
 // must sends a request that must answer status.
